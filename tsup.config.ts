@@ -1,0 +1,17 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    'testing/index': 'src/testing/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  splitting: true,
+  // Every SDK stays external: Daytona loads modules at run time through createRequire,
+  // so bundling it breaks, and users must be able to pick their own versions.
+  external: ['@anthropic-ai/sdk', '@daytonaio/sdk', 'keyv', '@keyv/redis', 'vitest'],
+});
