@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import { ERROR_CODES } from './errors.js';
+import { LanguageSchema } from './plan.js';
+
+export const FILE_KINDS = ['source', 'test', 'config', 'documentation', 'data'] as const;
+export const FileKindSchema = z.enum(FILE_KINDS);
+export type FileKind = z.infer<typeof FileKindSchema>;
+
+/** A file as a generator returns it. Paths are checked by the agent before any sandbox sees them. */
+export const GeneratedFileSchema = z.object({
+  path: z.string().min(1).max(1024),
+  content: z.string(),
+  kind: FileKindSchema.default('source'),
+  language: z.string().max(50).optional(),
+  description: z.string().max(2_000).optional(),
+});
+export type GeneratedFile = z.output<typeof GeneratedFileSchema>;
+export type GeneratedFileInput = z.input<typeof GeneratedFileSchema>;
+
+export const BundleFileSchema = GeneratedFileSchema.extend({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.int().min(0),
+  /** True for the plan's acceptance tests, which the model can read but never change. */
+  acceptance: z.boolean().default(false),
+});
+export type BundleFile = z.output<typeof BundleFileSchema>;
+
+export const TEST_CASE_STATUSES = ['passed', 'failed', 'skipped', 'errored'] as const;
+export const TestCaseSchema = z.object({
+  name: z.string(),
+  /** The class or suite name the runner reported, e.g. `tests.test_calc`. */
+  suite: z.string().optional(),
+  file: z.string().optional(),
+  status: z.enum(TEST_CASE_STATUSES),
+  message: z.string().optional(),
+  durationMs: z.number().min(0).optional(),
+});
+export type TestCase = z.infer<typeof TestCaseSchema>;
+
+export const TestReportSchema = z.object({
+  command: z.string(),
+  /** `null` when the process was killed (timeout) before it exited. */
+  exitCode: z.int().nullable(),
+  passed: z.int().min(0),
+  failed: z.int().min(0),
+  skipped: z.int().min(0),
+  errored: z.int().min(0),
+  cases: z.array(TestCaseSchema),
+  /** True only when tests ran, none failed or errored, and at least one passed. */
+  success: z.boolean(),
+  /** Why a report with no failing case still counts as red, e.g. "no tests collected". */
+  problem: z.string().optional(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdoutTruncated: z.boolean(),
+  stderrTruncated: z.boolean(),
+  timedOut: z.boolean(),
+  durationMs: z.number().min(0),
+});
+export type TestReport = z.infer<typeof TestReportSchema>;
+
+export const UsageSchema = z.object({
+  inputTokens: z.int().min(0),
+  outputTokens: z.int().min(0),
+  cacheCreationInputTokens: z.int().min(0),
+  cacheReadInputTokens: z.int().min(0),
+  apiCalls: z.int().min(0),
+  /** USD; `null` when the generator cannot price its model. */
+  costUsd: z.number().min(0).nullable(),
+});
+export type Usage = z.infer<typeof UsageSchema>;
+
+export const ErrorInfoSchema = z.object({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+});
+export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
+
+export const IterationRecordSchema = z.object({
+  iteration: z.int().min(1),
+  /** Files the model produced in this iteration, after path checks (content lives in `files`). */
+  files: z.array(z.object({ path: z.string(), sha256: z.string(), bytes: z.int().min(0) })),
+  usage: UsageSchema,
+  notes: z.string().optional(),
+  testReport: TestReportSchema.optional(),
+  /** Why this iteration produced no test result (generation failed, output rejected, sandbox failed). */
+  error: ErrorInfoSchema.optional(),
+  generationMs: z.number().min(0),
+  testMs: z.number().min(0),
+});
+export type IterationRecord = z.infer<typeof IterationRecordSchema>;
+
+export const BUNDLE_STATUSES = ['success', 'partial_success', 'failure', 'timeout', 'cancelled'] as const;
+export const BundleStatusSchema = z.enum(BUNDLE_STATUSES);
+export type BundleStatus = z.infer<typeof BundleStatusSchema>;
+
+export const STOP_REASONS = [
+  'tests_passed',
+  'testing_disabled',
+  'max_iterations',
+  'token_budget',
+  'cost_budget',
+  'generation_failed',
+  'sandbox_failed',
+  'timeout',
+  'cancelled',
+] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
+export const TimingsSchema = z.object({
+  /** ISO 8601, UTC. */
+  startedAt: z.string(),
+  endedAt: z.string(),
+  totalMs: z.number().min(0),
+  queuedMs: z.number().min(0),
+  cacheMs: z.number().min(0),
+  /** Time to open the sandbox and install dependencies (mostly hidden behind generation). */
+  sandboxOpenMs: z.number().min(0),
+  generationMs: z.number().min(0),
+  testMs: z.number().min(0),
+});
+export type Timings = z.infer<typeof TimingsSchema>;
+
+export const ArtifactBundleSchema = z.object({
+  executionId: z.string().min(1),
+  status: BundleStatusSchema,
+  stopReason: z.enum(STOP_REASONS),
+  /** The files of `bestIteration` plus the acceptance tests. */
+  files: z.array(BundleFileSchema),
+  /** The test report of `bestIteration`. */
+  testReport: TestReportSchema.optional(),
+  /** The iteration whose files are returned: the green one, else the one with the most passing tests. */
+  bestIteration: z.int().min(0),
+  iterations: z.array(IterationRecordSchema),
+  usage: UsageSchema,
+  timings: TimingsSchema,
+  fromCache: z.boolean(),
+  cacheKey: z.string().optional(),
+  generator: z.string(),
+  language: LanguageSchema,
+  sandbox: z.object({ runner: z.string(), id: z.string() }).optional(),
+  warnings: z.array(z.string()),
+  error: ErrorInfoSchema.optional(),
+});
+export type ArtifactBundle = z.infer<typeof ArtifactBundleSchema>;
+
+export function emptyUsage(): Usage {
+  return {
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheCreationInputTokens: 0,
+    cacheReadInputTokens: 0,
+    apiCalls: 0,
+    costUsd: 0,
+  };
+}
+
+/** Sums usages; the cost stays `null` once any part is unknown. */
+export function addUsage(total: Usage, part: Usage): Usage {
+  return {
+    inputTokens: total.inputTokens + part.inputTokens,
+    outputTokens: total.outputTokens + part.outputTokens,
+    cacheCreationInputTokens: total.cacheCreationInputTokens + part.cacheCreationInputTokens,
+    cacheReadInputTokens: total.cacheReadInputTokens + part.cacheReadInputTokens,
+    apiCalls: total.apiCalls + part.apiCalls,
+    costUsd: total.costUsd === null || part.costUsd === null ? null : total.costUsd + part.costUsd,
+  };
+}
+
+export function totalTokens(usage: Usage): number {
+  return usage.inputTokens + usage.outputTokens + usage.cacheCreationInputTokens + usage.cacheReadInputTokens;
+}

@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './internal/canonical-json.js';
+import type { Plan } from './plan.js';
+
+/** Bumped whenever the stored bundle's shape or meaning changes; old entries then miss. */
+export const CACHE_FORMAT_VERSION = 1;
+
+export interface CacheKeyParts {
+  /** `CodeGenerator.id`: another model writes other code. */
+  generatorId: string;
+  /** `TestPreset.id`: the same code passes or fails differently under another framework. */
+  testPresetId: string;
+}
+
+const collapse = (text: string) => text.trim().replace(/\s+/g, ' ');
+const sortedUnique = (items: readonly string[]) => [...new Set(items.map(collapse))].sort();
+
+/**
+ * The part of a plan that decides what code comes out. Order of requirements and dependencies
+ * and runs of whitespace do not matter; the execution id, budgets, timeouts, the iteration limit,
+ * cache settings and metadata do not belong to it.
+ */
+export function canonicalPlan(plan: Plan): Record<string, unknown> {
+  return {
+    taskDescription: collapse(plan.taskDescription),
+    requirements: sortedUnique(plan.requirements),
+    dependencies: sortedUnique(plan.dependencies),
+    language: plan.language,
+    architecture: plan.architecture,
+    context: plan.context === undefined ? undefined : collapse(plan.context),
+    fileStructure: plan.fileStructure,
+    acceptanceTests: [...plan.acceptanceTests]
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+      .map((file) => ({ path: file.path, content: file.content })),
+    enableTesting: plan.enableTesting,
+  };
+}
+
+/** `ptc:v<format>:<sha256 of the canonical plan, generator and preset>`. */
+export function cacheKey(plan: Plan, parts: CacheKeyParts): string {
+  const digest = createHash('sha256')
+    .update(
+      canonicalJson({
+        format: CACHE_FORMAT_VERSION,
+        generator: parts.generatorId,
+        testPreset: parts.testPresetId,
+        plan: canonicalPlan(plan),
+      }),
+    )
+    .digest('hex');
+  return `ptc:v${CACHE_FORMAT_VERSION}:${digest}`;
+}

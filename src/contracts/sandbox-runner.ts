@@ -1,0 +1,76 @@
+import type { Language } from '../plan.js';
+
+export interface SandboxOpenSpec {
+  readonly executionId: string;
+  readonly language: Language;
+  /** Package specs to install when the session opens (validated: never start with `-`). */
+  readonly dependencies: readonly string[];
+  /** Extra environment for every command. The host's `process.env` is never passed on. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly signal: AbortSignal;
+  /** Called once the dependencies are in place (installed, or reused from an earlier session). */
+  readonly onDependenciesInstalled?: (info: DependenciesInstalledInfo) => void;
+}
+
+export interface DependenciesInstalledInfo {
+  count: number;
+  durationMs: number;
+  /** True when an earlier session's installation of the same set was reused. */
+  reused: boolean;
+}
+
+export interface SandboxFile {
+  /** Relative, normalised, already checked by the agent; runners check again. */
+  readonly path: string;
+  readonly content: string;
+}
+
+export interface RunOptions {
+  /** Wall-clock limit; on expiry the whole process tree is killed and `timedOut` is true. */
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+  /** Merged over the session's environment for this command only. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface CommandResult {
+  /** `null` when the process was killed before it exited. */
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+/**
+ * One workspace for all iterations of a run. Commands run with the workspace as working directory.
+ */
+export interface SandboxSession {
+  readonly id: string;
+  /** Writes (creating directories) or overwrites the files; never deletes others. */
+  writeFiles(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void>;
+  /** Removes files an earlier iteration wrote and the current one no longer has. Missing paths are ignored. */
+  removeFiles(paths: readonly string[], options: { signal: AbortSignal }): Promise<void>;
+  /** Runs argv directly (no shell) in the workspace. A non-zero exit is a result, not an error. */
+  run(command: readonly string[], options: RunOptions): Promise<CommandResult>;
+  /** Reads a workspace file as UTF-8, `undefined` when it does not exist. Capped by the runner. */
+  readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined>;
+  /** Releases everything the session holds. Idempotent; never throws. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens sandboxes. Implementations: `LocalSandboxRunner` (default), `DaytonaSandboxRunner`
+ * (`ptc-agent/daytona`), `FakeSandboxRunner` (`ptc-agent/testing`), or your own.
+ *
+ * `open` creates the workspace and installs the dependencies; it throws a `SandboxError`
+ * (`SANDBOX_OPEN_FAILED`, `DEPENDENCY_INSTALL_FAILED`) on failure and honours `spec.signal`,
+ * releasing whatever it had created.
+ */
+export interface SandboxRunner {
+  /** Stable identity, e.g. `local`, `daytona`. */
+  readonly id: string;
+  open(spec: SandboxOpenSpec): Promise<SandboxSession>;
+}

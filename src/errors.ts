@@ -1,0 +1,115 @@
+/**
+ * One error root with stable codes. Branch on `error.code`, never on the message: messages are
+ * for people and may change, codes are part of the API.
+ */
+export const ERROR_CODES = [
+  'PLAN_INVALID',
+  'OPTIONS_INVALID',
+  'GENERATION_FAILED',
+  'GENERATION_OUTPUT_INVALID',
+  'OUTPUT_REJECTED',
+  'SANDBOX_OPEN_FAILED',
+  'DEPENDENCY_INSTALL_FAILED',
+  'SANDBOX_FAILED',
+  'TEST_PRESET_UNAVAILABLE',
+  'PATH_UNSAFE',
+  'BUNDLE_INVALID',
+  'CACHE_FAILED',
+  'TIMEOUT',
+  'ABORTED',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface PTCErrorOptions {
+  cause?: unknown;
+}
+
+export class PTCError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options: PTCErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+  }
+
+  /** A JSON-safe view of the error, the shape a bundle stores. */
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export interface PlanIssue {
+  /** Dotted path to the offending field, `''` for the plan itself. */
+  path: string;
+  message: string;
+}
+
+/** The plan failed validation. `issues` lists every problem, each with its path. */
+export class PlanValidationError extends PTCError {
+  readonly issues: readonly PlanIssue[];
+
+  constructor(issues: readonly PlanIssue[], options: PTCErrorOptions = {}) {
+    const summary = issues.map((issue) => `${issue.path || '(plan)'}: ${issue.message}`).join('; ');
+    super('PLAN_INVALID', `Invalid plan: ${summary}`, options);
+    this.issues = issues;
+  }
+}
+
+/**
+ * The generator could not produce usable output. `retryable: false` stops the run at once
+ * (bad credentials, a refused request); otherwise the next iteration is attempted.
+ */
+export class GenerationError extends PTCError {
+  readonly retryable: boolean;
+
+  constructor(
+    message: string,
+    options: PTCErrorOptions & { code?: 'GENERATION_FAILED' | 'GENERATION_OUTPUT_INVALID'; retryable?: boolean } = {},
+  ) {
+    super(options.code ?? 'GENERATION_FAILED', message, options);
+    this.retryable = options.retryable ?? true;
+  }
+}
+
+/** A sandbox could not be opened, written to, or run a command. */
+export class SandboxError extends PTCError {
+  constructor(
+    message: string,
+    options: PTCErrorOptions & {
+      code?: 'SANDBOX_OPEN_FAILED' | 'DEPENDENCY_INSTALL_FAILED' | 'SANDBOX_FAILED' | 'TEST_PRESET_UNAVAILABLE';
+    } = {},
+  ) {
+    super(options.code ?? 'SANDBOX_FAILED', message, options);
+  }
+}
+
+/** A path from a model, a plan or a bundle would escape its root, or is malformed. */
+export class PathSafetyError extends PTCError {
+  readonly path: string;
+
+  constructor(path: string, reason: string, options: PTCErrorOptions = {}) {
+    super('PATH_UNSAFE', `Unsafe path ${JSON.stringify(path.slice(0, 200))}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+export class PTCTimeoutError extends PTCError {
+  readonly timeoutMs: number;
+
+  constructor(message: string, timeoutMs: number, options: PTCErrorOptions = {}) {
+    super('TIMEOUT', message, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+export class PTCAbortError extends PTCError {
+  constructor(message = 'The operation was aborted', options: PTCErrorOptions = {}) {
+    super('ABORTED', message, options);
+  }
+}
+
+export function isPTCError(value: unknown): value is PTCError {
+  return value instanceof PTCError;
+}

@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import type { BundleFile, GeneratedFile, GeneratedFileInput } from '../bundle.js';
+import { GeneratedFileSchema } from '../bundle.js';
+import { PathSafetyError } from '../errors.js';
+import { normalizeRelativePath } from './paths.js';
+
+export interface FileLimits {
+  maxFiles: number;
+  maxFileBytes: number;
+  maxTotalBytes: number;
+}
+
+export interface CheckedFiles {
+  files: GeneratedFile[];
+  /** Problems that fail the iteration, phrased for the model. */
+  violations: string[];
+  /** Problems resolved deterministically (duplicates), phrased for people. */
+  notices: string[];
+}
+
+export function sha256(content: string): string {
+  return createHash('sha256').update(content, 'utf8').digest('hex');
+}
+
+/**
+ * Checks model output before anything reaches a sandbox: schema, safe paths, sizes, protected
+ * paths, and file/directory clashes. Duplicates keep the last occurrence (models revise as they
+ * go), at the position of the first, so the result does not depend on anything but the input.
+ */
+export function checkGeneratedFiles(
+  input: readonly GeneratedFileInput[] | unknown,
+  options: FileLimits & { protectedPaths: ReadonlySet<string> },
+): CheckedFiles {
+  const violations: string[] = [];
+  const notices: string[] = [];
+  if (!Array.isArray(input)) return { files: [], violations: ['the output has no list of files'], notices };
+  if (input.length === 0) violations.push('the output contains no files');
+  if (input.length > options.maxFiles) {
+    violations.push(`the output has ${input.length} files; at most ${options.maxFiles} are allowed`);
+    return { files: [], violations, notices };
+  }
+  const byPath = new Map<string, GeneratedFile>();
+  let totalBytes = 0;
+  for (const [index, raw] of input.entries()) {
+    const parsed = GeneratedFileSchema.safeParse(raw);
+    if (!parsed.success) {
+      violations.push(`file #${index + 1} is malformed: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'file'} ${issue.message}`).join(', ')}`);
+      continue;
+    }
+    let path: string;
+    try {
+      path = normalizeRelativePath(parsed.data.path);
+    } catch (error) {
+      violations.push(error instanceof PathSafetyError ? error.message : `file #${index + 1} has an invalid path`);
+      continue;
+    }
+    if (options.protectedPaths.has(path)) {
+      violations.push(`${path} is an acceptance test supplied by the user; it must not be written or changed`);
+      continue;
+    }
+    const bytes = Buffer.byteLength(parsed.data.content, 'utf8');
+    if (bytes > options.maxFileBytes) {
+      violations.push(`${path} is ${bytes} bytes; at most ${options.maxFileBytes} bytes per file are allowed`);
+      continue;
+    }
+    const previous = byPath.get(path);
+    if (previous) {
+      notices.push(`${path} appeared more than once; the last version was kept`);
+      totalBytes -= Buffer.byteLength(previous.content, 'utf8');
+    }
+    totalBytes += bytes;
+    byPath.set(path, { ...parsed.data, path });
+  }
+  if (totalBytes > options.maxTotalBytes) {
+    violations.push(`the files total ${totalBytes} bytes; at most ${options.maxTotalBytes} bytes are allowed`);
+  }
+  const paths = new Set([...byPath.keys(), ...options.protectedPaths]);
+  for (const path of byPath.keys()) {
+    for (let slash = path.indexOf('/'); slash !== -1; slash = path.indexOf('/', slash + 1)) {
+      const directory = path.slice(0, slash);
+      if (paths.has(directory)) violations.push(`${directory} is both a file and a directory of ${path}`);
+    }
+  }
+  return { files: [...byPath.values()], violations, notices };
+}
+
+export function toBundleFile(file: GeneratedFile, acceptance = false): BundleFile {
+  return { ...file, sha256: sha256(file.content), bytes: Buffer.byteLength(file.content, 'utf8'), acceptance };
+}

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { PlanValidationError } from './errors.js';
+
+export const LANGUAGES = ['python', 'javascript', 'typescript'] as const;
+export const LanguageSchema = z.enum(LANGUAGES);
+export type Language = z.infer<typeof LanguageSchema>;
+
+export const CACHE_STRATEGIES = ['always', 'never', 'smart'] as const;
+export const CacheStrategySchema = z.enum(CACHE_STRATEGIES);
+/**
+ * - `always`: use any cached bundle, store every bundle that produced code.
+ * - `never`: neither read nor write the cache, and do not share in-flight runs.
+ * - `smart`: use only successful bundles (with a test report when testing is enabled), store only those.
+ */
+export type CacheStrategy = z.infer<typeof CacheStrategySchema>;
+
+/**
+ * A dependency is handed to pip or npm as one argument, never through a shell. It must look like a
+ * package spec (`requests`, `numpy>=1.26`, `@scope/pkg@^2`), and may not start with `-`, so it can
+ * never become an option of the installer.
+ */
+const DEPENDENCY_PATTERN = /^[A-Za-z0-9@_][A-Za-z0-9._\-/@[\],<>=!~^*+:]*$/;
+
+export const DependencySchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(DEPENDENCY_PATTERN, { error: 'must be a package spec such as "requests" or "lodash@^4"' });
+
+/** A file the user supplies (an acceptance test): the model sees it and may never change it. */
+export const PlanFileSchema = z.object({
+  path: z.string().min(1).max(1024),
+  content: z.string().max(1_000_000),
+});
+export type PlanFile = z.infer<typeof PlanFileSchema>;
+
+export const BudgetSchema = z
+  .object({
+    /** Stop once input + output tokens of the run reach this. */
+    maxTokens: z.int().positive().optional(),
+    /** Stop once the run's known cost in USD reaches this. */
+    maxCostUsd: z.number().positive().optional(),
+  })
+  .default({});
+
+export const PlanSchema = z.object({
+  /** Generated (a UUID) when missing. Echoed in every event and in the bundle. */
+  executionId: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .regex(/^[\x20-\x7e]+$/, { error: 'must be printable ASCII' })
+    .optional(),
+  taskDescription: z.string().trim().min(1, { error: 'must not be blank' }).max(100_000),
+  requirements: z.array(z.string().trim().min(1).max(10_000)).max(200).default([]),
+  dependencies: z.array(DependencySchema).max(200).default([]),
+  language: LanguageSchema.default('python'),
+  architecture: z.record(z.string(), z.unknown()).optional(),
+  context: z.string().max(100_000).optional(),
+  /** Path → what belongs there, e.g. `{ "src/calc.py": "the calculator" }`. */
+  fileStructure: z.record(z.string().max(1024), z.string().max(10_000)).optional(),
+  acceptanceTests: z.array(PlanFileSchema).max(50).default([]),
+  /** @default 3 */
+  maxIterations: z.int().min(1).max(10).default(3),
+  /** Wall-clock limit of the run once it leaves the queue. @default 300000 */
+  timeoutMs: z.int().min(1).max(3_600_000).optional(),
+  /** @default true */
+  enableTesting: z.boolean().default(true),
+  /** @default 'smart' */
+  cacheStrategy: CacheStrategySchema.default('smart'),
+  /** Time to live of the cached bundle. `0` = no expiry. @default 3600000 */
+  cacheTtlMs: z.int().min(0).max(365 * 24 * 3_600_000).default(3_600_000),
+  budget: BudgetSchema,
+  metadata: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** What callers write: most fields are optional. */
+export type PlanInput = z.input<typeof PlanSchema>;
+/** A validated plan with every default filled in and an execution id. */
+export type Plan = z.output<typeof PlanSchema> & { executionId: string };
+
+/**
+ * Validates a plan from any source (it may come straight off the network).
+ * @throws PlanValidationError listing every problem with its path.
+ */
+export function parsePlan(input: unknown): Plan {
+  const result = PlanSchema.safeParse(input);
+  if (!result.success) {
+    throw new PlanValidationError(
+      result.error.issues.map((issue) => ({
+        path: issue.path.map(String).join('.'),
+        message: issue.message,
+      })),
+    );
+  }
+  const plan = result.data;
+  return { ...plan, executionId: plan.executionId ?? randomUUID() };
+}

@@ -1,0 +1,102 @@
+import type { Language } from '../plan.js';
+
+/** What an exit code of the test command means, beyond what the JUnit report says. */
+export interface ExitCodeRule {
+  /** `no_tests`: nothing was collected, a failure. `error`: the runner itself failed (usage, internal, interrupted). */
+  readonly outcome: 'tests' | 'no_tests' | 'error';
+  readonly meaning: string;
+}
+
+/**
+ * How tests of one language are laid out, run and reported. Presets are plain data: pass your own
+ * through `PTCAgent`'s `testPresets` option to use another framework. Every preset must make its
+ * runner write JUnit XML to `reportPath`.
+ */
+export interface TestPreset {
+  /** Stable identity, part of the cache key, e.g. `python-pytest`. */
+  readonly id: string;
+  readonly language: Language;
+  /** Human name of the framework, for prompts: `pytest`, `node:test`. */
+  readonly framework: string;
+  /** argv, run in the workspace without a shell. */
+  readonly command: readonly string[];
+  /** Append the paths of the test files (kind `test`) to `command`; for runners that cannot glob. */
+  readonly appendTestFiles: boolean;
+  /** Workspace-relative path of the JUnit XML the command writes. */
+  readonly reportPath: string;
+  /** Installed in addition to the plan's dependencies (e.g. a TypeScript loader). */
+  readonly requiredDependencies: readonly string[];
+  /** Exit codes with a meaning of their own; any other non-zero code means "tests ran, some failed". */
+  readonly exitCodes: Readonly<Record<number, ExitCodeRule>>;
+  /** Layout and conventions told to the model. */
+  readonly conventions: string;
+}
+
+/** Every built-in preset writes its JUnit report here, so runners and fakes know where to look. */
+export const REPORT_PATH = '.ptc/junit.xml';
+
+export const PYTHON_PYTEST: TestPreset = {
+  id: 'python-pytest',
+  language: 'python',
+  framework: 'pytest',
+  command: ['python3', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', `--junitxml=${REPORT_PATH}`],
+  appendTestFiles: false,
+  reportPath: REPORT_PATH,
+  requiredDependencies: [],
+  exitCodes: {
+    2: { outcome: 'error', meaning: 'test execution was interrupted (often a collection or import error)' },
+    3: { outcome: 'error', meaning: 'pytest hit an internal error' },
+    4: { outcome: 'error', meaning: 'pytest was invoked incorrectly' },
+    5: { outcome: 'no_tests', meaning: 'no tests were collected' },
+  },
+  conventions: [
+    'Language: Python 3. Tests use pytest and are run from the project root with `python3 -m pytest`,',
+    'which puts the root on sys.path: put modules at the root or in packages (with __init__.py) and',
+    'import them absolutely (`from calculator import add`). Put tests in tests/test_*.py (test functions',
+    'named test_*). Use only the standard library and the listed dependencies.',
+  ].join(' '),
+};
+
+const NODE_EXIT_CODES: Readonly<Record<number, ExitCodeRule>> = {
+  9: { outcome: 'error', meaning: 'node was invoked with an invalid argument' },
+};
+
+export const JAVASCRIPT_NODE_TEST: TestPreset = {
+  id: 'javascript-node-test',
+  language: 'javascript',
+  framework: 'node:test',
+  command: ['node', '--test', '--test-reporter=junit', `--test-reporter-destination=${REPORT_PATH}`],
+  appendTestFiles: true,
+  reportPath: REPORT_PATH,
+  requiredDependencies: [],
+  exitCodes: NODE_EXIT_CODES,
+  conventions: [
+    'Language: JavaScript (ES modules, Node 20). Tests use the built-in runner: `import { test } from',
+    "'node:test'` and `import assert from 'node:assert/strict'`. Put source in src/*.js and tests in",
+    'test/*.test.js importing with relative paths including the .js extension. Include a package.json',
+    'with "type": "module". Use only Node built-ins and the listed dependencies.',
+  ].join(' '),
+};
+
+export const TYPESCRIPT_NODE_TEST: TestPreset = {
+  id: 'typescript-node-test-tsx',
+  language: 'typescript',
+  framework: 'node:test with tsx',
+  command: ['node', '--import', 'tsx', '--test', '--test-reporter=junit', `--test-reporter-destination=${REPORT_PATH}`],
+  appendTestFiles: true,
+  reportPath: REPORT_PATH,
+  requiredDependencies: ['tsx'],
+  exitCodes: NODE_EXIT_CODES,
+  conventions: [
+    'Language: TypeScript run by Node 20 through the tsx loader (no separate compile step). Tests use',
+    "the built-in runner: `import { test } from 'node:test'` and `import assert from 'node:assert/strict'`.",
+    'Put source in src/*.ts and tests in test/*.test.ts, importing with relative paths. Include a',
+    'package.json with "type": "module". Use only Node built-ins and the listed dependencies.',
+  ].join(' '),
+};
+
+export const DEFAULT_TEST_PRESETS: Readonly<Record<Language, TestPreset>> = {
+  python: PYTHON_PYTEST,
+  javascript: JAVASCRIPT_NODE_TEST,
+  typescript: TYPESCRIPT_NODE_TEST,
+};

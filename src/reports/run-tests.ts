@@ -1,0 +1,95 @@
+import type { TestCase, TestReport } from '../bundle.js';
+import type { SandboxSession } from '../contracts/sandbox-runner.js';
+import { tail, trimMiddle } from '../internal/text.js';
+import { parseJUnit } from './junit.js';
+import type { TestPreset } from './presets.js';
+
+export interface RunTestsOptions {
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** Paths of the test files, appended to the command when the preset asks for it. */
+  testFiles: readonly string[];
+  /** Kept of stdout and of stderr in the report. @default 65536 */
+  maxOutputChars?: number;
+  env?: Readonly<Record<string, string>>;
+}
+
+/** Shell-like rendering of argv for reports; never executed. */
+export function formatCommand(argv: readonly string[]): string {
+  return argv.map((part) => (/^[\w@%+=:,./-]+$/.test(part) ? part : `'${part.replaceAll("'", `'\\''`)}'`)).join(' ');
+}
+
+/**
+ * Runs a preset's test command in a session and turns its JUnit report and exit code into a
+ * TestReport. The exit code overrides a clean-looking report: "no tests", a crashed runner or
+ * a timeout are never green.
+ */
+export async function runTests(session: SandboxSession, preset: TestPreset, options: RunTestsOptions): Promise<TestReport> {
+  const maxOutputChars = options.maxOutputChars ?? 65_536;
+  const argv = preset.appendTestFiles ? [...preset.command, ...options.testFiles] : [...preset.command];
+  // A report left over from the previous iteration must never be read as this one's.
+  await session.removeFiles([preset.reportPath], { signal: options.signal });
+  const result = await session.run(argv, {
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+    ...(options.env ? { env: options.env } : {}),
+  });
+  const xml = result.timedOut ? undefined : await session.readFile(preset.reportPath, { signal: options.signal });
+  const parsed = xml === undefined ? undefined : parseJUnit(xml);
+  const cases: TestCase[] = parsed ? parsed.cases : [];
+  const output = tail(`${result.stderr}\n${result.stdout}`.trim(), 4_000);
+  let problem: string | undefined;
+  const rule = result.exitCode === null ? undefined : preset.exitCodes[result.exitCode];
+
+  if (result.timedOut) {
+    problem = `the test command timed out after ${options.timeoutMs} ms (an infinite loop or a hang?)`;
+    cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });
+  } else if (rule?.outcome === 'error') {
+    problem = `${preset.framework} exited with ${result.exitCode}: ${rule.meaning}`;
+    if (!cases.some((testCase) => testCase.status === 'errored')) {
+      cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });
+    }
+  } else if (parsed === undefined) {
+    problem = `the test command wrote no report (exit code ${result.exitCode ?? 'none'})`;
+    cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });
+  } else if (parsed.error && cases.length === 0) {
+    problem = `the test report could not be read: ${parsed.error}`;
+    cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });
+  } else if (rule?.outcome === 'no_tests' || cases.length === 0) {
+    problem = 'no tests were collected; tests must exist and follow the layout conventions';
+  } else if (result.exitCode !== 0 && !cases.some((testCase) => testCase.status === 'failed' || testCase.status === 'errored')) {
+    problem = `${preset.framework} exited with ${result.exitCode} although no test failed`;
+    cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });
+  }
+
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  let errored = 0;
+  for (const testCase of cases) {
+    if (testCase.status === 'passed') passed += 1;
+    else if (testCase.status === 'failed') failed += 1;
+    else if (testCase.status === 'skipped') skipped += 1;
+    else errored += 1;
+  }
+  const stdout = trimMiddle(result.stdout, maxOutputChars);
+  const stderr = trimMiddle(result.stderr, maxOutputChars);
+  const report: TestReport = {
+    command: formatCommand(argv),
+    exitCode: result.exitCode,
+    passed,
+    failed,
+    skipped,
+    errored,
+    cases,
+    success: problem === undefined && result.exitCode === 0 && failed === 0 && errored === 0 && passed > 0,
+    stdout: stdout.text,
+    stderr: stderr.text,
+    stdoutTruncated: result.stdoutTruncated || stdout.truncated,
+    stderrTruncated: result.stderrTruncated || stderr.truncated,
+    timedOut: result.timedOut,
+    durationMs: result.durationMs,
+  };
+  if (problem !== undefined) report.problem = problem;
+  return report;
+}
