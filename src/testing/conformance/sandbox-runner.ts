@@ -1,0 +1,197 @@
+import { strict as assert } from 'node:assert';
+import type { SandboxRunner, SandboxSession } from '../../contracts/sandbox-runner.js';
+import { isPTCError } from '../../errors.js';
+import type { Language } from '../../plan.js';
+import type { ConformanceTestFunction } from './types.js';
+
+export interface SandboxRunnerConformanceOptions {
+  /** Language passed to `open`. @default 'python' */
+  language?: Language;
+  /**
+   * Whether `run` executes real commands (`sh -c …`). Fakes that script their results set this
+   * to false and skip the command cases. @default true
+   */
+  executesCommands?: boolean;
+  /** Per-case timeout handed to `test`, in ms. @default 60000 */
+  caseTimeoutMs?: number;
+  /** Prefix of every case name. @default 'SandboxRunner conformance' */
+  name?: string;
+}
+
+/**
+ * Registers the cases every `SandboxRunner` must pass (keyv test-suite style): sessions open and
+ * close idempotently, files round-trip and stay inside the workspace, commands report exit codes,
+ * output and timeouts, the host environment stays out, and aborts are honoured.
+ *
+ * ```ts
+ * import { test } from 'vitest';
+ * import { sandboxRunnerConformance } from 'ptc-agent/testing';
+ * sandboxRunnerConformance(test, () => new MyRunner());
+ * ```
+ */
+export function sandboxRunnerConformance(
+  test: ConformanceTestFunction,
+  createRunner: () => SandboxRunner | Promise<SandboxRunner>,
+  options: SandboxRunnerConformanceOptions = {},
+): void {
+  const language = options.language ?? 'python';
+  const timeoutMs = options.caseTimeoutMs ?? 60_000;
+  const prefix = options.name ?? 'SandboxRunner conformance';
+  const executes = options.executesCommands ?? true;
+  const signal = () => new AbortController().signal;
+
+  const withSession = async (body: (session: SandboxSession, runner: SandboxRunner) => Promise<void>) => {
+    const runner = await createRunner();
+    const session = await runner.open({ executionId: `conformance-${Date.now()}`, language, dependencies: [], env: {}, signal: signal() });
+    try {
+      await body(session, runner);
+    } finally {
+      await session.close();
+    }
+  };
+
+  test(`${prefix}: has a stable id and opens a session with an id`, async () => {
+    const runner = await createRunner();
+    assert.equal(typeof runner.id, 'string');
+    assert.ok(runner.id.length > 0);
+    await withSession(async (session) => {
+      assert.equal(typeof session.id, 'string');
+      assert.ok(session.id.length > 0);
+    });
+  }, timeoutMs);
+
+  test(`${prefix}: close is idempotent and never throws`, async () => {
+    const runner = await createRunner();
+    const session = await runner.open({ executionId: 'conformance-close', language, dependencies: [], env: {}, signal: signal() });
+    await session.close();
+    await session.close();
+  }, timeoutMs);
+
+  test(`${prefix}: files round-trip, nested directories included`, async () => {
+    await withSession(async (session) => {
+      const content = 'print("héllo")\n# ünïcode ✓\n';
+      await session.writeFiles([{ path: 'pkg/deep/module.py', content }, { path: 'top.txt', content: '' }], { signal: signal() });
+      assert.equal(await session.readFile('pkg/deep/module.py', { signal: signal() }), content);
+      assert.equal(await session.readFile('top.txt', { signal: signal() }), '');
+      await session.writeFiles([{ path: 'top.txt', content: 'second' }], { signal: signal() });
+      assert.equal(await session.readFile('top.txt', { signal: signal() }), 'second');
+    });
+  }, timeoutMs);
+
+  test(`${prefix}: readFile of a missing file is undefined`, async () => {
+    await withSession(async (session) => {
+      assert.equal(await session.readFile('no/such/file.txt', { signal: signal() }), undefined);
+    });
+  }, timeoutMs);
+
+  test(`${prefix}: removeFiles removes and ignores missing paths`, async () => {
+    await withSession(async (session) => {
+      await session.writeFiles([{ path: 'a/b.txt', content: 'x' }], { signal: signal() });
+      await session.removeFiles(['a/b.txt', 'never/written.txt'], { signal: signal() });
+      assert.equal(await session.readFile('a/b.txt', { signal: signal() }), undefined);
+    });
+  }, timeoutMs);
+
+  test(`${prefix}: paths that escape the workspace are refused`, async () => {
+    await withSession(async (session) => {
+      for (const path of ['../escape.txt', '/etc/ptc-escape', 'a/../../escape.txt', 'nul\u0000byte']) {
+        await assert.rejects(
+          session.writeFiles([{ path, content: 'x' }], { signal: signal() }),
+          (error: unknown) => isPTCError(error) && error.code === 'PATH_UNSAFE',
+          `writeFiles accepted ${JSON.stringify(path)}`,
+        );
+        await assert.rejects(
+          session.readFile(path, { signal: signal() }),
+          (error: unknown) => isPTCError(error) && error.code === 'PATH_UNSAFE',
+          `readFile accepted ${JSON.stringify(path)}`,
+        );
+      }
+    });
+  }, timeoutMs);
+
+  test(`${prefix}: a closed session refuses work`, async () => {
+    const runner = await createRunner();
+    const session = await runner.open({ executionId: 'conformance-closed', language, dependencies: [], env: {}, signal: signal() });
+    await session.close();
+    await assert.rejects(session.writeFiles([{ path: 'x.txt', content: 'x' }], { signal: signal() }), (error: unknown) => isPTCError(error));
+  }, timeoutMs);
+
+  test(`${prefix}: open with an aborted signal rejects`, async () => {
+    const runner = await createRunner();
+    const controller = new AbortController();
+    controller.abort();
+    await assert.rejects(
+      runner.open({ executionId: 'conformance-aborted', language, dependencies: [], env: {}, signal: controller.signal }),
+      (error: unknown) => isPTCError(error) && (error.code === 'ABORTED' || error.code === 'TIMEOUT'),
+    );
+  }, timeoutMs);
+
+  if (!executes) return;
+
+  test(`${prefix}: run reports exit code, stdout and stderr apart`, async () => {
+    await withSession(async (session) => {
+      const result = await session.run(['sh', '-c', 'echo to-out; echo to-err >&2; exit 3'], { timeoutMs: 20_000, signal: signal() });
+      assert.equal(result.exitCode, 3);
+      assert.equal(result.timedOut, false);
+      assert.match(result.stdout, /to-out/);
+      assert.doesNotMatch(result.stdout, /to-err/);
+      assert.match(result.stderr, /to-err/);
+      assert.equal(result.stdoutTruncated, false);
+    });
+  }, timeoutMs);
+
+  test(`${prefix}: commands run in the workspace and see the written files`, async () => {
+    await withSession(async (session) => {
+      await session.writeFiles([{ path: 'dir/data.txt', content: 'payload-42' }], { signal: signal() });
+      const result = await session.run(['sh', '-c', 'cat dir/data.txt; echo done > out.txt'], { timeoutMs: 20_000, signal: signal() });
+      assert.equal(result.exitCode, 0);
+      assert.match(result.stdout, /payload-42/);
+      assert.equal((await session.readFile('out.txt', { signal: signal() }))?.trim(), 'done');
+    });
+  }, timeoutMs);
+
+  test(`${prefix}: a command past its timeout is killed and reported as timed out`, async () => {
+    await withSession(async (session) => {
+      const result = await session.run(['sh', '-c', 'sleep 60'], { timeoutMs: 1_000, signal: signal() });
+      assert.equal(result.timedOut, true);
+      assert.notEqual(result.exitCode, 0);
+    });
+  }, timeoutMs);
+
+  test(`${prefix}: the environment is explicit: per-run variables arrive, host variables do not`, async () => {
+    const secretName = 'PTC_CONFORMANCE_HOST_SECRET';
+    const previous = process.env[secretName];
+    process.env[secretName] = 'host-secret-value-must-not-leak';
+    try {
+      await withSession(async (session) => {
+        const result = await session.run(['sh', '-c', `echo "run=$PTC_RUN_VALUE"; echo "host=$${secretName}"`], {
+          timeoutMs: 20_000,
+          signal: signal(),
+          env: { PTC_RUN_VALUE: 'given' },
+        });
+        assert.match(result.stdout, /run=given/);
+        assert.doesNotMatch(result.stdout, /host-secret-value-must-not-leak/);
+      });
+    } finally {
+      if (previous === undefined) delete process.env[secretName];
+      else process.env[secretName] = previous;
+    }
+  }, timeoutMs);
+
+  test(`${prefix}: an aborted run settles promptly and the session still closes`, async () => {
+    await withSession(async (session) => {
+      const controller = new AbortController();
+      const pending = session.run(['sh', '-c', 'sleep 60'], { timeoutMs: 50_000, signal: controller.signal });
+      setTimeout(() => controller.abort(), 300);
+      const outcome = await pending.then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
+      if ('error' in outcome) {
+        assert.ok(isPTCError(outcome.error), 'an aborted run rejects with a PTCError');
+      } else {
+        assert.notEqual(outcome.result.exitCode, 0, 'an aborted run that resolves must not look successful');
+      }
+    });
+  }, timeoutMs);
+}
