@@ -1,3 +1,5 @@
+import type { Usage } from './bundle.js';
+
 /**
  * One error root with stable codes. Branch on `error.code`, never on the message: messages are
  * for people and may change, codes are part of the API.
@@ -15,6 +17,8 @@ export const ERROR_CODES = [
   'PATH_UNSAFE',
   'BUNDLE_INVALID',
   'CACHE_FAILED',
+  'TESTS_FAILED',
+  'BUDGET_EXHAUSTED',
   'TIMEOUT',
   'ABORTED',
 ] as const;
@@ -63,13 +67,20 @@ export class PlanValidationError extends PTCError {
  */
 export class GenerationError extends PTCError {
   readonly retryable: boolean;
+  /** Tokens spent on the failed attempt, so the run's usage and cost stay true. */
+  readonly usage: Usage | undefined;
 
   constructor(
     message: string,
-    options: PTCErrorOptions & { code?: 'GENERATION_FAILED' | 'GENERATION_OUTPUT_INVALID'; retryable?: boolean } = {},
+    options: PTCErrorOptions & {
+      code?: 'GENERATION_FAILED' | 'GENERATION_OUTPUT_INVALID';
+      retryable?: boolean;
+      usage?: Usage;
+    } = {},
   ) {
     super(options.code ?? 'GENERATION_FAILED', message, options);
     this.retryable = options.retryable ?? true;
+    this.usage = options.usage;
   }
 }
 

@@ -1,0 +1,86 @@
+export { PTCAgent, type PTCAgentOptions, type ExecuteOptions, type AgentStats, type FileLimitOptions } from './agent.js';
+export {
+  PlanSchema,
+  parsePlan,
+  LanguageSchema,
+  LANGUAGES,
+  CacheStrategySchema,
+  CACHE_STRATEGIES,
+  DependencySchema,
+  PlanFileSchema,
+  type Plan,
+  type PlanInput,
+  type PlanFile,
+  type Language,
+  type CacheStrategy,
+} from './plan.js';
+export {
+  ArtifactBundleSchema,
+  BundleFileSchema,
+  GeneratedFileSchema,
+  TestReportSchema,
+  TestCaseSchema,
+  UsageSchema,
+  IterationRecordSchema,
+  TimingsSchema,
+  ErrorInfoSchema,
+  FILE_KINDS,
+  BUNDLE_STATUSES,
+  STOP_REASONS,
+  TEST_CASE_STATUSES,
+  emptyUsage,
+  addUsage,
+  totalTokens,
+  type ArtifactBundle,
+  type BundleFile,
+  type BundleStatus,
+  type GeneratedFile,
+  type GeneratedFileInput,
+  type FileKind,
+  type TestReport,
+  type TestCase,
+  type Usage,
+  type IterationRecord,
+  type Timings,
+  type ErrorInfo,
+  type StopReason,
+} from './bundle.js';
+export {
+  PTCError,
+  PlanValidationError,
+  GenerationError,
+  SandboxError,
+  PathSafetyError,
+  PTCTimeoutError,
+  PTCAbortError,
+  isPTCError,
+  ERROR_CODES,
+  type ErrorCode,
+  type PlanIssue,
+} from './errors.js';
+export { EVENT_NAMES, type PTCEventMap, type PTCEventName, type PTCStreamItem } from './events.js';
+export type { CodeGenerator, GenerationRequest, GenerationContext, GenerationResult, GenerationProgress } from './contracts/code-generator.js';
+export type {
+  SandboxRunner,
+  SandboxSession,
+  SandboxOpenSpec,
+  SandboxFile,
+  RunOptions,
+  CommandResult,
+  DependenciesInstalledInfo,
+} from './contracts/sandbox-runner.js';
+export type { Cache, CacheCallOptions } from './contracts/cache.js';
+export {
+  DEFAULT_TEST_PRESETS,
+  PYTHON_PYTEST,
+  JAVASCRIPT_NODE_TEST,
+  TYPESCRIPT_NODE_TEST,
+  REPORT_PATH,
+  type TestPreset,
+  type ExitCodeRule,
+} from './reports/presets.js';
+export { parseJUnit, type JUnitParseResult, type JUnitParseOptions } from './reports/junit.js';
+export { runTests, formatCommand, type RunTestsOptions } from './reports/run-tests.js';
+export { cacheKey, canonicalPlan, CACHE_FORMAT_VERSION, type CacheKeyParts } from './cache-key.js';
+export { writeBundle, type WriteBundleOptions, type WriteBundleResult } from './write-bundle.js';
+export { normalizeRelativePath, isSafeRelativePath } from './internal/paths.js';

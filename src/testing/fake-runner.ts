@@ -1,0 +1,226 @@
+import type {
+  CommandResult,
+  RunOptions,
+  SandboxFile,
+  SandboxOpenSpec,
+  SandboxRunner,
+  SandboxSession,
+} from '../contracts/sandbox-runner.js';
+import { SandboxError } from '../errors.js';
+import { abortReason } from '../internal/async.js';
+import { normalizeRelativePath } from '../internal/paths.js';
+import { REPORT_PATH } from '../reports/presets.js';
+import { delay } from './delay.js';
+import { type JUnitCaseInput, junitXml } from './junit-xml.js';
+
+/** What one scripted test run reports. Names become passing/failing cases of a JUnit report. */
+export interface FakeTestResult {
+  passed?: readonly string[];
+  failed?: ReadonlyArray<string | { name: string; message: string }>;
+  errored?: ReadonlyArray<string | { name: string; message: string }>;
+  skipped?: readonly string[];
+  /** @default 1 when anything failed or errored, else 0 */
+  exitCode?: number | null;
+  stdout?: string;
+  stderr?: string;
+  timedOut?: boolean;
+  /** Raw report to store instead of one built from the names; `null` writes none. */
+  report?: string | null;
+}
+
+export interface FakeRunContext {
+  /** The workspace as the session holds it now. */
+  files: ReadonlyMap<string, string>;
+  command: readonly string[];
+  /** 0-based index of this run within the session. */
+  runIndex: number;
+}
+
+export type FakeRunScript =
+  | FakeTestResult
+  | readonly FakeTestResult[]
+  | ((context: FakeRunContext) => FakeTestResult | Promise<FakeTestResult>);
+
+/** `'hang'` waits until the call's signal aborts; `'hang-ignoring-signal'` never settles. */
+export type FakeFault = Error | 'hang' | 'hang-ignoring-signal';
+
+export interface FakeSandboxRunnerOptions {
+  /** @default 'fake' */
+  id?: string;
+  /** Test results, per run. @default every run passes one test */
+  results?: FakeRunScript;
+  /** @default 0 */
+  openLatencyMs?: number;
+  /** Added to the open when the spec has dependencies. @default 0 */
+  installLatencyMs?: number;
+  /** @default 0 */
+  runLatencyMs?: number;
+  /** @default 0 */
+  writeLatencyMs?: number;
+  /** Injected failures, per operation. A fault fires on every call unless `faultOnCall` narrows it. */
+  faults?: { open?: FakeFault; writeFiles?: FakeFault; run?: FakeFault; readFile?: FakeFault; close?: Error };
+  /** 0-based call index at which the `run`/`writeFiles` faults fire. @default every call */
+  faultOnCall?: number;
+}
+
+/**
+ * A `SandboxRunner` that runs nothing: sessions hold files in memory and `run` answers from a
+ * script, writing a JUnit report where the built-in presets look for one. It counts sessions
+ * (`opened`, `closed`, `openSessions`) so tests can prove that none is leaked.
+ */
+export class FakeSandboxRunner implements SandboxRunner {
+  readonly id: string;
+  opened = 0;
+  closed = 0;
+  /** Every open spec, in order (signals included). */
+  readonly openSpecs: SandboxOpenSpec[] = [];
+  readonly sessions: FakeSandboxSession[] = [];
+  readonly options: FakeSandboxRunnerOptions;
+
+  constructor(options: FakeSandboxRunnerOptions = {}) {
+    this.options = options;
+    this.id = options.id ?? 'fake';
+  }
+
+  /** Sessions opened and not yet closed. */
+  get openSessions(): number {
+    return this.opened - this.closed;
+  }
+
+  async open(spec: SandboxOpenSpec): Promise<SandboxSession> {
+    this.openSpecs.push(spec);
+    if (spec.signal.aborted) throw abortReason(spec.signal);
+    await applyFault(this.options.faults?.open, spec.signal, 'open');
+    const latency = (this.options.openLatencyMs ?? 0) + (spec.dependencies.length > 0 ? (this.options.installLatencyMs ?? 0) : 0);
+    await delay(latency, spec.signal);
+    if (spec.dependencies.length > 0) {
+      spec.onDependenciesInstalled?.({ count: spec.dependencies.length, durationMs: this.options.installLatencyMs ?? 0, reused: false });
+    }
+    this.opened += 1;
+    const session = new FakeSandboxSession(`${this.id}-${this.opened}`, this, spec);
+    this.sessions.push(session);
+    return session;
+  }
+
+  /** @internal */
+  markClosed(): void {
+    this.closed += 1;
+  }
+}
+
+export class FakeSandboxSession implements SandboxSession {
+  readonly files = new Map<string, string>();
+  readonly commands: (readonly string[])[] = [];
+  writes = 0;
+  private state: 'open' | 'closed' = 'open';
+
+  constructor(
+    readonly id: string,
+    private readonly runner: FakeSandboxRunner,
+    readonly spec: SandboxOpenSpec,
+  ) {}
+
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  async writeFiles(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
+    this.assertOpen();
+    const call = this.writes++;
+    const normalized = files.map((file) => ({ path: normalizeRelativePath(file.path), content: file.content }));
+    if (this.faultApplies(call)) await applyFault(this.runner.options.faults?.writeFiles, options.signal, 'writeFiles');
+    await delay(this.runner.options.writeLatencyMs ?? 0, options.signal);
+    for (const file of normalized) this.files.set(file.path, file.content);
+  }
+
+  async removeFiles(paths: readonly string[], options: { signal: AbortSignal }): Promise<void> {
+    this.assertOpen();
+    if (options.signal.aborted) throw abortReason(options.signal);
+    for (const path of paths) this.files.delete(normalizeRelativePath(path));
+  }
+
+  async readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined> {
+    this.assertOpen();
+    const normalized = normalizeRelativePath(path);
+    await applyFault(this.runner.options.faults?.readFile, options.signal, 'readFile');
+    return this.files.get(normalized);
+  }
+
+  async run(command: readonly string[], options: RunOptions): Promise<CommandResult> {
+    this.assertOpen();
+    const runIndex = this.commands.length;
+    this.commands.push(command);
+    if (this.faultApplies(runIndex)) await applyFault(this.runner.options.faults?.run, options.signal, 'run');
+    await delay(this.runner.options.runLatencyMs ?? 0, options.signal);
+    const result = await this.scriptedResult(command, runIndex);
+    const failing = (result.failed?.length ?? 0) + (result.errored?.length ?? 0);
+    if (result.report !== null && !result.timedOut) {
+      this.files.set(REPORT_PATH, result.report ?? junitXml(casesOf(result)));
+    }
+    return {
+      exitCode: result.timedOut ? null : result.exitCode !== undefined ? result.exitCode : failing > 0 ? 1 : 0,
+      stdout: result.stdout ?? '',
+      stderr: result.stderr ?? '',
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      timedOut: result.timedOut ?? false,
+      durationMs: this.runner.options.runLatencyMs ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.runner.markClosed();
+    // The contract says close never throws; an injected close fault breaks that on purpose, so
+    // tests can prove the agent survives adapters that do.
+    const fault = this.runner.options.faults?.close;
+    if (fault) throw fault;
+  }
+
+  private assertOpen(): void {
+    if (this.state === 'closed') throw new SandboxError(`session ${this.id} is closed`);
+  }
+
+  private faultApplies(call: number): boolean {
+    const only = this.runner.options.faultOnCall;
+    return only === undefined || only === call;
+  }
+
+  private async scriptedResult(command: readonly string[], runIndex: number): Promise<FakeTestResult> {
+    const script = this.runner.options.results;
+    if (script === undefined) return { passed: ['test_ok'] };
+    if (typeof script === 'function') return script({ files: this.files, command, runIndex });
+    if (Array.isArray(script)) {
+      const results = script as readonly FakeTestResult[];
+      return results[Math.min(runIndex, results.length - 1)] ?? { passed: ['test_ok'] };
+    }
+    return script as FakeTestResult;
+  }
+}
+
+function casesOf(result: FakeTestResult): JUnitCaseInput[] {
+  const named = (item: string | { name: string; message: string }) => (typeof item === 'string' ? { name: item, message: `${item} failed` } : item);
+  return [
+    ...(result.passed ?? []).map((name) => ({ name, status: 'passed' as const })),
+    ...(result.failed ?? []).map((item) => ({ ...named(item), status: 'failed' as const })),
+    ...(result.errored ?? []).map((item) => ({ ...named(item), status: 'errored' as const })),
+    ...(result.skipped ?? []).map((name) => ({ name, status: 'skipped' as const })),
+  ];
+}
+
+async function applyFault(fault: FakeFault | undefined, signal: AbortSignal, operation: string): Promise<void> {
+  if (fault === undefined) return;
+  if (fault === 'hang') {
+    await new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(abortReason(signal));
+      signal.addEventListener('abort', () => reject(abortReason(signal)), { once: true });
+    });
+  }
+  if (fault === 'hang-ignoring-signal') await new Promise<never>(() => {});
+  if (fault instanceof SandboxError) throw fault;
+  throw new SandboxError(`fake ${operation} failed: ${(fault as Error).message}`, {
+    code: operation === 'open' ? 'SANDBOX_OPEN_FAILED' : 'SANDBOX_FAILED',
+    cause: fault,
+  });
+}
