@@ -337,6 +337,13 @@ function asHit(bundle: ArtifactBundle, plan: Plan, key: string, startedAt: Date,
   };
 }
 
+/** How a run ended, before its bundle is built: status, why it stopped, and the error if any. */
+type Outcome = [status: BundleStatus, stopReason: StopReason, error?: ErrorInfo];
+
+function outcome(status: BundleStatus, stopReason: StopReason, error?: ErrorInfo): Outcome {
+  return error ? [status, stopReason, error] : [status, stopReason];
+}
+
 /** One run of one plan: the loop of DESIGN.md, with its bookkeeping. */
 class RunState {
   queuedMs = 0;
@@ -386,6 +393,7 @@ class RunState {
     const timer = setTimeout(() => controller.abort(new PTCTimeoutError(`The run timed out after ${timeoutMs} ms`, timeoutMs)), timeoutMs);
     const signal = controller.signal;
     let openPromise: Promise<SandboxSession> | undefined;
+    let outcome: Outcome;
     try {
       this.emit('run:start', {
         language: this.plan.language,
@@ -402,22 +410,25 @@ class RunState {
         // The loop awaits it later; until then a rejection is handled there, not unhandled.
         openPromise.catch(() => {});
       }
-      const bundle = await this.loop(openPromise, signal);
-      if (cache) await this.store(cache, bundle, signal);
-      return bundle;
+      outcome = await this.loop(openPromise, signal);
     } catch (error) {
       if (signal.aborted) {
         const reason = abortReason(signal);
         const timedOut = reason instanceof PTCTimeoutError;
-        return this.build(timedOut ? 'timeout' : 'cancelled', timedOut ? 'timeout' : 'cancelled', errorInfo(reason));
+        outcome = [timedOut ? 'timeout' : 'cancelled', timedOut ? 'timeout' : 'cancelled', errorInfo(reason)];
+      } else {
+        // A bug in an adapter that escaped its contract: the run still ends with a bundle.
+        outcome = [this.bestFiles() ? 'partial_success' : 'failure', 'sandbox_failed', errorInfo(error)];
       }
-      // A bug in an adapter that escaped its contract: the run still ends with a bundle.
-      return this.build(this.bestFiles() ? 'partial_success' : 'failure', 'sandbox_failed', errorInfo(error));
     } finally {
       clearTimeout(timer);
       callerSignal.removeEventListener('abort', onCallerAbort);
-      if (openPromise) await this.closeSession(openPromise);
     }
+    // Closed before the bundle is built, so whatever closing reports is in it.
+    if (openPromise) await this.closeSession(openPromise);
+    const bundle = this.build(...outcome);
+    if (cache) await this.store(cache, bundle, callerSignal);
+    return bundle;
   }
 
   private async lookup(cache: Cache, signal: AbortSignal): Promise<ArtifactBundle | undefined> {
@@ -502,7 +513,7 @@ class RunState {
     if (outcome === 'timeout') this.warn('SANDBOX_FAILED', `the sandbox did not close within ${options.closeTimeoutMs} ms; closing continues in the background`);
   }
 
-  private async loop(openPromise: Promise<SandboxSession> | undefined, signal: AbortSignal): Promise<ArtifactBundle> {
+  private async loop(openPromise: Promise<SandboxSession> | undefined, signal: AbortSignal): Promise<Outcome> {
     const options = this.agent.resolved;
     const protectedPaths = new Set(this.plan.acceptanceTests.map((file) => normalizeRelativePath(file.path)));
     const acceptanceFiles = this.plan.acceptanceTests.map((file) => ({ path: normalizeRelativePath(file.path), content: file.content }));
@@ -558,7 +569,7 @@ class RunState {
         this.emit('generation:end', { iteration, files: 0, usage: record.usage, durationMs: record.generationMs, error: info });
         this.emit('iteration:end', { iteration, passed: 0, failed: 0, success: false, error: info });
         if (generationError instanceof GenerationError && !generationError.retryable) {
-          return this.build(this.bestFiles() ? 'partial_success' : 'failure', 'generation_failed', info);
+          return outcome(this.bestFiles() ? 'partial_success' : 'failure', 'generation_failed', info);
         }
         problem = `The previous attempt failed: ${info.message}`;
         const budgetStop = this.budgetExhausted();
@@ -594,7 +605,7 @@ class RunState {
 
       if (!this.plan.enableTesting || !openPromise) {
         this.emit('iteration:end', { iteration, passed: 0, failed: 0, success: true });
-        return this.build('success', 'testing_disabled');
+        return outcome('success', 'testing_disabled');
       }
 
       // 3. Write and run the tests in the one session of this run.
@@ -625,7 +636,7 @@ class RunState {
         record.error = info;
         this.emit('iteration:end', { iteration, passed: 0, failed: 0, success: false, error: info });
         // Without a working sandbox no later iteration can be tested either.
-        return this.build('failure', 'sandbox_failed', info);
+        return outcome('failure', 'sandbox_failed', info);
       }
       record.testMs = performance.now() - testStarted;
       this.testMs += record.testMs;
@@ -640,7 +651,7 @@ class RunState {
         durationMs: record.testMs,
       });
       this.emit('iteration:end', { iteration, passed: report.passed, failed: report.failed + report.errored, success: report.success });
-      if (report.success) return this.build('success', 'tests_passed');
+      if (report.success) return outcome('success', 'tests_passed');
       previousReport = report;
       lastError = {
         code: 'TESTS_FAILED',
@@ -650,8 +661,8 @@ class RunState {
       if (budgetStop) return this.stopForBudget(budgetStop);
     }
     const anyFiles = this.bestFiles() !== undefined;
-    if (!anyFiles) return this.build('failure', 'generation_failed', lastError ?? { code: 'GENERATION_FAILED', message: 'no iteration produced usable files' });
-    return this.build('partial_success', 'max_iterations', {
+    if (!anyFiles) return outcome('failure', 'generation_failed', lastError ?? { code: 'GENERATION_FAILED', message: 'no iteration produced usable files' });
+    return outcome('partial_success', 'max_iterations', {
       code: 'TESTS_FAILED',
       message: `tests still failing after ${this.plan.maxIterations} iteration(s): ${lastError?.message ?? 'see the test report'}`,
     });
@@ -669,12 +680,12 @@ class RunState {
     return undefined;
   }
 
-  private stopForBudget(reason: 'token_budget' | 'cost_budget'): ArtifactBundle {
+  private stopForBudget(reason: 'token_budget' | 'cost_budget'): Outcome {
     const message =
       reason === 'token_budget'
         ? `the token budget of ${this.plan.budget.maxTokens} was used up (${totalTokens(this.usage)} tokens)`
         : `the cost budget of ${this.plan.budget.maxCostUsd} USD was used up (${this.usage.costUsd} USD)`;
-    return this.build(this.bestFiles() ? 'partial_success' : 'failure', reason, { code: 'BUDGET_EXHAUSTED', message });
+    return outcome(this.bestFiles() ? 'partial_success' : 'failure', reason, { code: 'BUDGET_EXHAUSTED', message });
   }
 
   /** The iteration whose files to return: green first, else most passing tests, later wins ties. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { PlanValidationError } from './errors.js';
+import { isSafeRelativePath, normalizeRelativePath } from './internal/paths.js';
 
 export const LANGUAGES = ['python', 'javascript', 'typescript'] as const;
 export const LanguageSchema = z.enum(LANGUAGES);
@@ -31,7 +32,9 @@ export const DependencySchema = z
 
 /** A file the user supplies (an acceptance test): the model sees it and may never change it. */
 export const PlanFileSchema = z.object({
-  path: z.string().min(1).max(1024),
+  path: z.string().min(1).max(1024).refine(isSafeRelativePath, {
+    error: 'must be a relative path inside the project (no "..", no absolute or drive paths, no control characters)',
+  }),
   content: z.string().max(1_000_000),
 });
 export type PlanFile = z.infer<typeof PlanFileSchema>;
@@ -62,7 +65,13 @@ export const PlanSchema = z.object({
   context: z.string().max(100_000).optional(),
   /** Path → what belongs there, e.g. `{ "src/calc.py": "the calculator" }`. */
   fileStructure: z.record(z.string().max(1024), z.string().max(10_000)).optional(),
-  acceptanceTests: z.array(PlanFileSchema).max(50).default([]),
+  acceptanceTests: z
+    .array(PlanFileSchema)
+    .max(50)
+    .default([])
+    .refine((files) => new Set(files.map((file) => (isSafeRelativePath(file.path) ? normalizeRelativePath(file.path) : file.path))).size === files.length, {
+      error: 'two acceptance tests have the same path',
+    }),
   /** @default 3 */
   maxIterations: z.int().min(1).max(10).default(3),
   /** Wall-clock limit of the run once it leaves the queue. @default 300000 */

@@ -1,0 +1,229 @@
+import { Keyv } from 'keyv';
+import { z } from 'zod';
+import { ArtifactBundleSchema, type ArtifactBundle } from '../bundle.js';
+import { CACHE_FORMAT_VERSION } from '../cache-key.js';
+import type { Cache, CacheCallOptions } from '../contracts/cache.js';
+import { PTCError, PTCTimeoutError } from '../errors.js';
+import { abortReason, withTimeout } from '../internal/async.js';
+import { trimMiddle } from '../internal/text.js';
+
+/** What a `KeyvCache` reports instead of throwing from `get`. JSON-safe, like the agent's `warning` event. */
+export interface CacheWarning {
+  /**
+   * - `CACHE_ENTRY_INVALID`: a stored value is corrupt, foreign, or of another format version; it
+   *   was treated as a miss (the next `set` overwrites it).
+   * - `CACHE_UNAVAILABLE`: the store failed or timed out, or (Redis) the connection is down.
+   */
+  code: 'CACHE_ENTRY_INVALID' | 'CACHE_UNAVAILABLE';
+  message: string;
+  /** The cache key concerned, when there is one. */
+  key?: string;
+}
+
+/** How an entry is stored: the bundle wrapped with the format version that wrote it. */
+export interface CacheEntry {
+  format: number;
+  /** ISO 8601, UTC. */
+  storedAt: string;
+  bundle: ArtifactBundle;
+}
+
+export interface KeyvCacheOptions {
+  /**
+   * The Keyv instance to store entries in (Redis, SQLite, any Keyv store). Its namespace is its
+   * own; KeyvCache adds no prefix of its own. It is never disconnected by KeyvCache.
+   * @default a new in-memory `Keyv` with `namespace`
+   */
+  keyv?: Keyv;
+  /**
+   * Namespace of the in-memory Keyv created when `keyv` is not given. Not allowed together with
+   * `keyv` (set it on your Keyv instead).
+   * @default 'ptc-agent'
+   */
+  namespace?: string;
+  /**
+   * Upper bound of every get/set/delete, in ms. A store that hangs (a Redis that vanished) costs
+   * a run at most this much per call.
+   * @default 1000
+   */
+  operationTimeoutMs?: number;
+  /**
+   * Called for every corrupt entry and every failed or timed-out call. Never receives secrets.
+   * @default undefined (warnings are dropped)
+   */
+  onWarning?: (warning: CacheWarning) => void;
+}
+
+export const DEFAULT_CACHE_NAMESPACE = 'ptc-agent';
+const DEFAULT_OPERATION_TIMEOUT_MS = 1_000;
+/** setTimeout's limit; larger values fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+const MAX_DETAIL_CHARS = 500;
+
+/** The message of a foreign error, shortened; a store error can be arbitrarily long. */
+export function describeCacheError(error: unknown): string {
+  if (error instanceof PTCTimeoutError) return `timed out after ${error.timeoutMs} ms`;
+  const message = error instanceof Error ? error.message || error.name : String(error);
+  return trimMiddle(message, MAX_DETAIL_CHARS).text;
+}
+
+export function checkPositiveTimeout(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
+    throw new TypeError(`${name} must be an integer number of ms between 1 and ${MAX_TIMER_MS}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isKeyvLike(value: unknown): value is Keyv {
+  return (
+    isRecord(value) &&
+    typeof value.get === 'function' &&
+    typeof value.set === 'function' &&
+    typeof value.delete === 'function'
+  );
+}
+
+/**
+ * A `Cache` on any Keyv instance (memory by default; see `createRedisCache` in `ptc-agent/redis`).
+ *
+ * Entries are stored as `{ format, storedAt, bundle }` and validated with `ArtifactBundleSchema`
+ * when read, so a corrupt, foreign or old entry is a miss plus a `CACHE_ENTRY_INVALID` warning.
+ * Every call is bounded by `operationTimeoutMs` and the caller's signal.
+ *
+ * Failure policy: `get` never throws (a failure is a miss plus a `CACHE_UNAVAILABLE` warning, an
+ * abort a plain miss). `set` and `delete` reject with `PTCError('CACHE_FAILED')` (the store error
+ * or the timeout as `cause`), or with the abort error when the caller's signal aborted; the agent
+ * turns that into a warning. `set` also rejects when the store reports that it did not write.
+ */
+export class KeyvCache implements Cache {
+  readonly keyv: Keyv;
+  readonly operationTimeoutMs: number;
+  private readonly onWarning: ((warning: CacheWarning) => void) | undefined;
+
+  constructor(options: KeyvCacheOptions = {}) {
+    if (!isRecord(options)) throw new TypeError('options must be an object');
+    if (options.keyv !== undefined && !isKeyvLike(options.keyv)) {
+      throw new TypeError('keyv must be a Keyv instance (with get, set and delete)');
+    }
+    if (options.keyv !== undefined && options.namespace !== undefined) {
+      throw new TypeError('namespace cannot be combined with keyv: set the namespace on your Keyv instance');
+    }
+    if (options.namespace !== undefined && (typeof options.namespace !== 'string' || options.namespace.length === 0)) {
+      throw new TypeError('namespace must be a non-empty string');
+    }
+    if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
+      throw new TypeError('onWarning must be a function');
+    }
+    this.operationTimeoutMs = checkPositiveTimeout('operationTimeoutMs', options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS);
+    this.onWarning = options.onWarning;
+    this.keyv = options.keyv ?? new Keyv({ namespace: options.namespace ?? DEFAULT_CACHE_NAMESPACE });
+  }
+
+  /** A hit is a validated bundle; a miss, a bad entry, a failure or an abort is `undefined`. */
+  async get(key: string, options: CacheCallOptions): Promise<ArtifactBundle | undefined> {
+    if (options.signal.aborted) return undefined;
+    let stored: unknown;
+    try {
+      stored = await withTimeout(
+        async (signal) => {
+          await this.ready(signal);
+          // raw: Keyv's `{ value, expires }`, so a foreign value without that envelope is seen,
+          // not silently read as a miss.
+          return this.keyv.get(key, { raw: true });
+        },
+        this.operationTimeoutMs,
+        options.signal,
+        'cache get',
+      );
+    } catch (error) {
+      if (options.signal.aborted) return undefined;
+      // Keyv parses stored text before handing it over: text that is not JSON throws here.
+      if (error instanceof SyntaxError) this.invalid(key, `is not JSON (${describeCacheError(error)})`);
+      else this.warn({ code: 'CACHE_UNAVAILABLE', message: `Cache get failed: ${describeCacheError(error)}`, key });
+      return undefined;
+    }
+    return this.unwrap(key, stored);
+  }
+
+  async set(key: string, bundle: ArtifactBundle, options: CacheCallOptions & { ttlMs: number }): Promise<void> {
+    const { ttlMs } = options;
+    if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < 0) {
+      throw new TypeError(`ttlMs must be an integer >= 0 (0 = no expiry), got ${String(ttlMs)}`);
+    }
+    const entry: CacheEntry = { format: CACHE_FORMAT_VERSION, storedAt: new Date().toISOString(), bundle };
+    const written = await this.call('set', key, options.signal, () => this.keyv.set(key, entry, ttlMs));
+    // Keyv turns a swallowed store error into `false`. (Some stores, @keyv/redis without
+    // throwOnErrors among them, report `true` even then: see `createRedisCache`.)
+    if (written === false) throw new PTCError('CACHE_FAILED', 'Cache set failed: the store did not confirm the write');
+  }
+
+  async delete(key: string, options: CacheCallOptions): Promise<void> {
+    // Keyv answers `false` both for a missing key and for a swallowed error, so `false` says nothing.
+    await this.call('delete', key, options.signal, () => this.keyv.delete(key));
+  }
+
+  /**
+   * Runs before every store call, inside its timeout; rejecting makes the call fail fast. The
+   * Redis cache uses it to connect lazily and to refuse calls while Redis is down.
+   */
+  protected async ready(_signal: AbortSignal): Promise<void> {}
+
+  /** Removes secrets (the Redis cache: its URL's password) from warning and error messages. */
+  protected redact(text: string): string {
+    return text;
+  }
+
+  protected warn(warning: CacheWarning): void {
+    if (!this.onWarning) return;
+    try {
+      this.onWarning({ ...warning, message: this.redact(warning.message) });
+    } catch {
+      // A throwing listener must not turn a cache miss into a failed run.
+    }
+  }
+
+  private async call<T>(what: 'set' | 'delete', key: string, signal: AbortSignal, task: () => Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(
+        async (inner) => {
+          await this.ready(inner);
+          return task();
+        },
+        this.operationTimeoutMs,
+        signal,
+        `cache ${what}`,
+      );
+    } catch (error) {
+      if (signal.aborted) throw abortReason(signal);
+      const message = this.redact(`Cache ${what} failed: ${describeCacheError(error)}`);
+      this.warn({ code: 'CACHE_UNAVAILABLE', message, key });
+      throw new PTCError('CACHE_FAILED', message, { cause: error });
+    }
+  }
+
+  private unwrap(key: string, stored: unknown): ArtifactBundle | undefined {
+    if (stored === undefined || stored === null) return undefined;
+    if (!isRecord(stored) || !('value' in stored)) return this.invalid(key, 'is not a Keyv entry');
+    const entry = stored.value;
+    if (!isRecord(entry) || typeof entry.format !== 'number' || !('bundle' in entry)) {
+      return this.invalid(key, 'is not a ptc-agent cache entry');
+    }
+    if (entry.format !== CACHE_FORMAT_VERSION) {
+      return this.invalid(key, `has format ${entry.format}; this version reads format ${CACHE_FORMAT_VERSION}`);
+    }
+    const parsed = ArtifactBundleSchema.safeParse(entry.bundle);
+    if (!parsed.success) {
+      return this.invalid(key, `holds an invalid bundle: ${trimMiddle(z.prettifyError(parsed.error), MAX_DETAIL_CHARS).text}`);
+    }
+    return parsed.data;
+  }
+
+  private invalid(key: string, problem: string): undefined {
+    this.warn({ code: 'CACHE_ENTRY_INVALID', message: `Ignored cache entry ${key}: it ${problem}`, key });
+    return undefined;
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Shell scripts the Daytona session sends through `process.executeCommand`, and the parser of
+ * what comes back.
+ *
+ * Why a script: `executeCommand` merges stdout and stderr into one `result` string and runs a
+ * command line, not argv. So every command runs as `sh -c '<script>'` where the script runs the
+ * argv (each word single-quoted, started with `exec`, no shell interpretation of its own) with
+ * stdout and stderr redirected to two files in the sandbox, then prints both files back inside a
+ * frame of markers carrying a per-command random nonce, with the exit code and the byte sizes.
+ * The merged `result` then holds only what the script printed, in an order we control: stdout and
+ * stderr come back apart in the same round trip, with no second call to download them. Outputs
+ * over the cap are cut in the sandbox (`head -c` + `tail -c`), so neither the daemon's answer nor
+ * our memory grows with a runaway test. The files stay in the sandbox, so the output of a command
+ * the daemon killed for its timeout can still be read back with a second, capped command.
+ */
+
+/** Single-quotes one word for POSIX sh. */
+export function shellQuote(word: string): string {
+  if (word.includes('\u0000')) throw new TypeError('a command word contains a NUL character');
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+export interface CommandScriptOptions {
+  /** Sandbox-relative directory the command runs in (normalised, safe). */
+  workspaceDir: string;
+  /** Sandbox-relative directory for the captured output files. */
+  outputDir: string;
+  /** Distinguishes the output files of the commands of one session. */
+  sequence: number;
+  /** Random marker prefix; output never contains it by accident. */
+  nonce: string;
+  /** Workspace-relative paths to delete before the command runs (deferred `removeFiles`). */
+  removePaths: readonly string[];
+  /** Kept of each stream, in bytes; the rest is cut from the middle. */
+  maxOutputBytes: number;
+}
+
+function emitFunction(maxOutputBytes: number): string {
+  const head = Math.floor(maxOutputBytes / 3);
+  const tail = maxOutputBytes - head;
+  return [
+    'ptc_emit() {',
+    '  s=$(wc -c 2>/dev/null <"$1") || s=0',
+    '  s=$((s + 0))',
+    `  if [ "$s" -le ${maxOutputBytes} ]; then cat "$1" 2>/dev/null`,
+    `  else head -c ${head} "$1"; printf '\\n%s:cut\\n' "$ptc_n"; tail -c ${tail} "$1"; fi`,
+    '}',
+  ].join('\n');
+}
+
+function frame(exitCodeExpression: string): string {
+  return [
+    'ptc_so=$(wc -c 2>/dev/null <"$ptc_o") || ptc_so=0',
+    'ptc_se=$(wc -c 2>/dev/null <"$ptc_e") || ptc_se=0',
+    `printf '\\n%s:status %s %s %s\\n' "$ptc_n" "${exitCodeExpression}" $((ptc_so + 0)) $((ptc_se + 0))`,
+    `printf '%s:stdout\\n' "$ptc_n"`,
+    'ptc_emit "$ptc_o"',
+    `printf '\\n%s:stderr\\n' "$ptc_n"`,
+    'ptc_emit "$ptc_e"',
+    `printf '\\n%s:end\\n' "$ptc_n"`,
+  ].join('\n');
+}
+
+function prelude(options: Pick<CommandScriptOptions, 'outputDir' | 'sequence' | 'nonce' | 'maxOutputBytes' | 'workspaceDir'>): string {
+  return [
+    `ptc_n=${shellQuote(options.nonce)}`,
+    `ptc_w=${shellQuote(options.workspaceDir)}`,
+    `ptc_d=${shellQuote(options.outputDir)}`,
+    `ptc_o="$ptc_d/${options.sequence}.stdout"`,
+    `ptc_e="$ptc_d/${options.sequence}.stderr"`,
+    emitFunction(options.maxOutputBytes),
+  ].join('\n');
+}
+
+/** The script that runs `argv` in the workspace and frames its result. */
+export function buildCommandScript(argv: readonly string[], options: CommandScriptOptions): string {
+  if (argv.length === 0) throw new TypeError('the command is empty');
+  const removal = options.removePaths.length > 0 ? `rm -f -- ${options.removePaths.map(shellQuote).join(' ')} 2>/dev/null; ` : '';
+  return [
+    prelude(options),
+    'mkdir -p "$ptc_w" "$ptc_d" || exit 125',
+    `( cd "$ptc_w" || exit 125; ${removal}exec ${argv.map(shellQuote).join(' ')} ) >"$ptc_o" 2>"$ptc_e" </dev/null`,
+    'ptc_c=$?',
+    frame('$ptc_c'),
+  ].join('\n');
+}
+
+/** Prints back, capped, what an earlier command (e.g. one killed by the daemon) left in its output files. */
+export function buildReadbackScript(options: Omit<CommandScriptOptions, 'removePaths'>): string {
+  return [prelude(options), frame('-1')].join('\n');
+}
+
+/** The command line handed to `executeCommand`. */
+export function wrapScript(script: string): string {
+  return `sh -c ${shellQuote(script)}`;
+}
+
+export interface FramedOutput {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: number;
+  stderrBytes: number;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+}
+
+/**
+ * Parses a framed result; `undefined` when the frame is missing or broken (the script never ran
+ * to its end, e.g. the shell itself failed).
+ */
+export function parseFramedOutput(result: string, nonce: string, maxOutputBytes: number): FramedOutput | undefined {
+  const statusMarker = `\n${nonce}:status `;
+  const statusAt = result.indexOf(statusMarker);
+  if (statusAt === -1) return undefined;
+  const lineEnd = result.indexOf('\n', statusAt + statusMarker.length);
+  if (lineEnd === -1) return undefined;
+  const fields = result.slice(statusAt + statusMarker.length, lineEnd).trim().split(/\s+/);
+  if (fields.length !== 3) return undefined;
+  const [exitCode, stdoutBytes, stderrBytes] = fields.map((field) => Number.parseInt(field, 10)) as [number, number, number];
+  if (![exitCode, stdoutBytes, stderrBytes].every(Number.isFinite)) return undefined;
+  const stdoutMarker = `${nonce}:stdout\n`;
+  if (!result.startsWith(stdoutMarker, lineEnd + 1)) return undefined;
+  const stdoutStart = lineEnd + 1 + stdoutMarker.length;
+  const stderrMarker = `\n${nonce}:stderr\n`;
+  const stderrAt = result.indexOf(stderrMarker, stdoutStart);
+  const endAt = result.lastIndexOf(`\n${nonce}:end\n`);
+  if (stderrAt === -1 || endAt === -1 || endAt < stderrAt) return undefined;
+  const uncut = (text: string, bytes: number) =>
+    text.replace(`\n${nonce}:cut\n`, `\n… [${Math.max(0, bytes - maxOutputBytes)} bytes omitted] …\n`);
+  return {
+    exitCode,
+    stdout: uncut(result.slice(stdoutStart, stderrAt), stdoutBytes),
+    stderr: uncut(result.slice(stderrAt + stderrMarker.length, endAt), stderrBytes),
+    stdoutBytes,
+    stderrBytes,
+    stdoutTruncated: stdoutBytes > maxOutputBytes,
+    stderrTruncated: stderrBytes > maxOutputBytes,
+  };
+}

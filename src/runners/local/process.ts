@@ -1,0 +1,172 @@
+import { spawn } from 'node:child_process';
+import type { CommandResult } from '../../contracts/sandbox-runner.js';
+import { abortReason } from '../../internal/async.js';
+
+/**
+ * Keeps the head and the tail of a stream in at most `maxBytes` (plus one chunk), however much
+ * the process writes: the head has the first error, the tail the runner's summary. Memory stays
+ * flat because the middle is dropped as it streams past, never accumulated.
+ */
+export class CappedOutput {
+  private readonly head: Buffer[] = [];
+  private headBytes = 0;
+  private readonly tail: Buffer[] = [];
+  private tailBytes = 0;
+  private totalBytes = 0;
+  private readonly headLimit: number;
+  private readonly tailLimit: number;
+
+  constructor(maxBytes: number) {
+    this.headLimit = Math.floor(maxBytes / 2);
+    this.tailLimit = maxBytes - this.headLimit;
+  }
+
+  get truncated(): boolean {
+    return this.totalBytes > this.headLimit + this.tailLimit;
+  }
+
+  push(chunk: Buffer): void {
+    this.totalBytes += chunk.length;
+    let rest = chunk;
+    if (this.headBytes < this.headLimit) {
+      const take = Math.min(this.headLimit - this.headBytes, rest.length);
+      this.head.push(rest.subarray(0, take));
+      this.headBytes += take;
+      rest = rest.subarray(take);
+    }
+    if (rest.length === 0 || this.tailLimit === 0) return;
+    this.tail.push(rest);
+    this.tailBytes += rest.length;
+    // Drop whole chunks from the front while the rest still fills the tail.
+    while (this.tail.length > 1 && this.tailBytes - this.tail[0]!.length >= this.tailLimit) {
+      this.tailBytes -= this.tail.shift()!.length;
+    }
+  }
+
+  toString(): string {
+    const head = Buffer.concat(this.head).toString('utf8');
+    let tail = Buffer.concat(this.tail);
+    if (tail.length > this.tailLimit) tail = tail.subarray(tail.length - this.tailLimit);
+    if (!this.truncated) return head + tail.toString('utf8');
+    const omitted = this.totalBytes - this.headBytes - tail.length;
+    return `${head}\n… [${omitted} bytes omitted] …\n${tail.toString('utf8')}`;
+  }
+}
+
+export interface RunProcessOptions {
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+  /** Kept of stdout and of stderr each, in bytes. */
+  readonly maxOutputBytes: number;
+  /** Extra cleanup that must also reach processes outside the process group (a pids cgroup). */
+  readonly killAll?: () => Promise<void>;
+}
+
+// After the main process exits, how long a grandchild holding stdout open may delay the result.
+const DRAIN_GRACE_MS = 1_000;
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    // Negative pid: the whole process group (the child was spawned detached, so it leads one).
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+/**
+ * Runs argv in its own process group with a wall-clock timeout, capped output and abort
+ * support. On timeout or abort the whole group is killed with SIGKILL; after a normal exit the
+ * group is killed too, so no background process outlives the command. Rejects only on abort.
+ */
+export function runProcess(argv: readonly string[], options: RunProcessOptions): Promise<CommandResult> {
+  if (options.signal.aborted) return Promise.reject(abortReason(options.signal));
+  const started = performance.now();
+  const stdout = new CappedOutput(options.maxOutputBytes);
+  const stderr = new CappedOutput(options.maxOutputBytes);
+  const [command, ...args] = argv;
+  if (command === undefined) return Promise.reject(new TypeError('runProcess: empty argv'));
+
+  return new Promise<CommandResult>((resolve, reject) => {
+    let timedOut = false;
+    let aborted = false;
+    let exitCode: number | null = null;
+    let settled = false;
+    let graceTimer: NodeJS.Timeout | undefined;
+
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+
+    const killEverything = () => {
+      killGroup(child.pid);
+      if (options.killAll) options.killAll().catch(() => {});
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killEverything();
+    }, options.timeoutMs);
+    const onAbort = () => {
+      aborted = true;
+      killEverything();
+      // Settle promptly: an aborted caller does not wait for stragglers to close their pipes.
+      finish();
+    };
+    options.signal.addEventListener('abort', onAbort, { once: true });
+
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (graceTimer) clearTimeout(graceTimer);
+      options.signal.removeEventListener('abort', onAbort);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      killEverything();
+      if (aborted) {
+        reject(abortReason(options.signal));
+        return;
+      }
+      resolve({
+        exitCode: timedOut ? null : exitCode,
+        stdout: stdout.toString(),
+        stderr: stderr.toString(),
+        stdoutTruncated: stdout.truncated,
+        stderrTruncated: stderr.truncated,
+        timedOut,
+        durationMs: performance.now() - started,
+      });
+    };
+
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      // spawn failed (ENOENT, EACCES): a result like a shell's "command not found", not a throw.
+      exitCode = error.code === 'ENOENT' ? 127 : 126;
+      stderr.push(Buffer.from(`cannot run ${command}: ${error.code ?? error.message}\n`));
+      finish();
+    });
+    child.on('exit', (code, signal) => {
+      exitCode = code;
+      if (signal && !timedOut && !aborted) stderr.push(Buffer.from(`\n[the process was killed by ${signal}${SIGNAL_HINTS[signal] ?? ''}]\n`));
+      // Kill leftovers now, so a background process cannot keep the pipes open for long.
+      killEverything();
+      graceTimer = setTimeout(finish, DRAIN_GRACE_MS);
+    });
+    child.on('close', finish);
+  });
+}
+
+// Signals the resource limits send, explained for the model reading the output.
+const SIGNAL_HINTS: Partial<Record<NodeJS.Signals, string>> = {
+  SIGXCPU: ': the CPU time limit was exceeded',
+  SIGXFSZ: ': the file size limit was exceeded',
+  SIGKILL: ' (possibly the memory or CPU limit)',
+  SIGSEGV: ' (a crash, or the memory limit)',
+};
