@@ -562,7 +562,7 @@ class RunState {
       this.generationMs += record.generationMs;
 
       if (!output) {
-        const info = errorInfo(generationError, 'GENERATION_FAILED');
+        const info = this.errorInfo(generationError, 'GENERATION_FAILED');
         if (generationError instanceof GenerationError && generationError.usage) this.addUsage(record, generationError.usage);
         record.error = info;
         lastError = info;
@@ -632,7 +632,7 @@ class RunState {
         throwIfAborted(signal);
         record.testMs = performance.now() - testStarted;
         this.testMs += record.testMs;
-        const info = errorInfo(error, 'SANDBOX_FAILED');
+        const info = this.errorInfo(error, 'SANDBOX_FAILED');
         record.error = info;
         this.emit('iteration:end', { iteration, passed: 0, failed: 0, success: false, error: info });
         // Without a working sandbox no later iteration can be tested either.
@@ -666,6 +666,12 @@ class RunState {
       code: 'TESTS_FAILED',
       message: `tests still failing after ${this.plan.maxIterations} iteration(s): ${lastError?.message ?? 'see the test report'}`,
     });
+  }
+
+  /** Error details as stored in records and events: secrets scrubbed. */
+  private errorInfo(error: unknown, fallback: ErrorCode): ErrorInfo {
+    const info = errorInfo(error, fallback);
+    return { code: info.code, message: this.agent.redact.text(info.message) };
   }
 
   private addUsage(record: IterationRecord, usage: Usage): void {

@@ -161,6 +161,15 @@ export class RedisServer {
     await this.signal('SIGKILL');
   }
 
+  /** SIGSTOP: the server keeps its connections open but answers nothing (a frozen host). */
+  pause(): void {
+    if (this.running) this.child!.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.running) this.child!.kill('SIGCONT');
+  }
+
   /** Stops the server and removes its directory; safe to call twice. */
   async stop(): Promise<void> {
     await this.signal('SIGTERM');
@@ -174,6 +183,8 @@ export class RedisServer {
     const child = this.child;
     if (!child || !this.running) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // A paused server would not act on SIGTERM until continued.
+    child.kill('SIGCONT');
     child.kill(signal);
     const escalate = setTimeout(() => child.kill('SIGKILL'), 3_000);
     await exited;

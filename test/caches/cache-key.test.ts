@@ -1,0 +1,92 @@
+import { describe, expect, test } from 'vitest';
+import { CACHE_FORMAT_VERSION, cacheKey } from '../../src/cache-key.js';
+import { parsePlan, type PlanInput } from '../../src/plan.js';
+
+const parts = { generatorId: 'anthropic:claude-x', testPresetId: 'pytest' };
+
+const base: PlanInput = {
+  taskDescription: 'Write a calculator with add and subtract',
+  requirements: ['add two numbers', 'subtract two numbers', 'raise on non-numbers'],
+  dependencies: ['pytest', 'numpy>=1.26'],
+  language: 'python',
+  context: 'Used by the billing service',
+  acceptanceTests: [
+    { path: 'tests/test_b.py', content: 'def test_b(): pass\n' },
+    { path: 'tests/test_a.py', content: 'def test_a(): pass\n' },
+  ],
+};
+
+const keyOf = (input: PlanInput, keyParts = parts) => cacheKey(parsePlan(input), keyParts);
+
+describe('cacheKey', () => {
+  test('has the form ptc:v<format>:<sha256>', () => {
+    expect(keyOf(base)).toMatch(new RegExp(`^ptc:v${CACHE_FORMAT_VERSION}:[0-9a-f]{64}$`));
+  });
+
+  test('is stable for the same plan', () => {
+    expect(keyOf(base)).toBe(keyOf(structuredClone(base)));
+  });
+
+  test('ignores the order of requirements, dependencies and acceptance tests', () => {
+    const reordered: PlanInput = {
+      ...base,
+      requirements: [...base.requirements!].reverse(),
+      dependencies: [...base.dependencies!].reverse(),
+      acceptanceTests: [...base.acceptanceTests!].reverse(),
+    };
+    expect(keyOf(reordered)).toBe(keyOf(base));
+  });
+
+  test('ignores runs of whitespace and surrounding blanks in text fields', () => {
+    const spaced: PlanInput = {
+      ...base,
+      taskDescription: '  Write a   calculator\nwith add\tand subtract  ',
+      requirements: ['add  two numbers ', '\nsubtract two numbers', 'raise   on non-numbers'],
+      context: 'Used  by the\nbilling service ',
+    };
+    expect(keyOf(spaced)).toBe(keyOf(base));
+  });
+
+  test('ignores duplicate requirements', () => {
+    expect(keyOf({ ...base, requirements: [...base.requirements!, 'add two numbers'] })).toBe(keyOf(base));
+  });
+
+  test('ignores the execution id, metadata, budgets, timeouts, iteration limit and cache settings', () => {
+    const noisy: PlanInput = {
+      ...base,
+      executionId: 'run-42',
+      metadata: { user: 'alice', traceId: 'abc' },
+      budget: { maxTokens: 10_000 },
+      timeoutMs: 60_000,
+      maxIterations: 5,
+      cacheStrategy: 'always',
+      cacheTtlMs: 5,
+    };
+    expect(keyOf(noisy)).toBe(keyOf(base));
+  });
+
+  test.each<[string, PlanInput]>([
+    ['task', { ...base, taskDescription: 'Write a calculator with multiply' }],
+    ['requirement', { ...base, requirements: ['add two numbers'] }],
+    ['dependency', { ...base, dependencies: ['pytest'] }],
+    ['dependency version', { ...base, dependencies: ['pytest', 'numpy>=2'] }],
+    ['language', { ...base, language: 'javascript' }],
+    ['context', { ...base, context: 'Used by the shop' }],
+    ['acceptance test content', { ...base, acceptanceTests: [{ path: 'tests/test_a.py', content: 'def test_a(): assert 0\n' }] }],
+    ['enableTesting', { ...base, enableTesting: false }],
+    ['architecture', { ...base, architecture: { layers: ['api'] } }],
+    ['fileStructure', { ...base, fileStructure: { 'calc.py': 'the calculator' } }],
+  ])('changes with the %s', (_label, changed) => {
+    expect(keyOf(changed)).not.toBe(keyOf(base));
+  });
+
+  test('whitespace inside a word boundary still matters (only runs collapse)', () => {
+    expect(keyOf({ ...base, taskDescription: 'Write a calc ulator with add and subtract' })).not.toBe(keyOf(base));
+  });
+
+  test('changes with the generator id and the test preset id', () => {
+    const key = keyOf(base);
+    expect(keyOf(base, { ...parts, generatorId: 'anthropic:claude-y' })).not.toBe(key);
+    expect(keyOf(base, { ...parts, testPresetId: 'pytest-xdist' })).not.toBe(key);
+  });
+});

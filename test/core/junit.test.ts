@@ -1,0 +1,61 @@
+import { describe, expect, test } from 'vitest';
+import { parseJUnit } from '../../src/index.js';
+
+describe('parseJUnit', () => {
+  test('reads pytest reports: passed, failed with message, errored, skipped', () => {
+    const xml = `<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" errors="1" failures="1" skipped="1" tests="4" time="0.05">
+<testcase classname="tests.test_calc" name="test_ok" time="0.001" />
+<testcase classname="tests.test_calc" name="test_bad" time="0.002"><failure message="assert -1 == 3">def test_bad():
+&gt;       assert add(1, 2) == 3
+E       assert -1 == 3</failure></testcase>
+<testcase classname="" name="tests.test_broken" time="0.000"><error message="collection failure">ImportError: No module named 'nope'</error></testcase>
+<testcase classname="tests.test_calc" name="test_later" time="0.000"><skipped type="pytest.skip" message="later">skip</skipped></testcase>
+</testsuite></testsuites>`;
+    const { cases, error } = parseJUnit(xml);
+    expect(error).toBeUndefined();
+    expect(cases.map((testCase) => [testCase.name, testCase.status])).toEqual([
+      ['test_ok', 'passed'],
+      ['test_bad', 'failed'],
+      ['tests.test_broken', 'errored'],
+      ['test_later', 'skipped'],
+    ]);
+    expect(cases[1]?.message).toContain('assert -1 == 3');
+    expect(cases[1]?.message).toContain('>       assert add(1, 2) == 3');
+    expect(cases[2]?.message).toContain("No module named 'nope'");
+    expect(cases[0]?.durationMs).toBe(1);
+    expect(cases[0]?.suite).toBe('tests.test_calc');
+  });
+
+  test('reads node:test reports: testcases directly under testsuites, nested suites', () => {
+    const xml = `<?xml version="1.0" encoding="utf-8"?>
+<testsuites>
+\t<testcase name="adds" time="0.000563" classname="test" file="/w/test/a.test.js"/>
+\t<testsuite name="math" time="0.1" tests="1" failures="1">
+\t\t<testcase name="subtracts" time="0.0005" classname="test"><failure type="testCodeFailure" message="Expected values to be strictly equal:\n\n1 !== 2\n">AssertionError [ERR_ASSERTION]: Expected values</failure></testcase>
+\t</testsuite>
+</testsuites>`;
+    const { cases } = parseJUnit(xml);
+    expect(cases).toHaveLength(2);
+    expect(cases.find((testCase) => testCase.name === 'adds')).toMatchObject({ status: 'passed', file: '/w/test/a.test.js' });
+    expect(cases.find((testCase) => testCase.name === 'subtracts')).toMatchObject({ status: 'failed', message: expect.stringContaining('1 !== 2') });
+  });
+
+  test('caps cases and message length', () => {
+    const many = `<testsuite>${'<testcase name="t"><failure message="m">' + 'x'.repeat(10_000) + '</failure></testcase>'.repeat(1)}${'<testcase name="p"/>'.repeat(50)}</testsuite>`;
+    const result = parseJUnit(many, { maxCases: 10, maxMessageChars: 100 });
+    expect(result.cases).toHaveLength(10);
+    expect(result.truncated).toBe(true);
+    expect(result.cases[0]?.message?.length).toBeLessThanOrEqual(101);
+  });
+
+  test.each(['', 'not xml at all', '<testsuites><testcase name="x">', '<?xml version="1.0"?><html/>', '<<<>>>', '\u0000\u0001'])('never throws on %j', (input) => {
+    expect(() => parseJUnit(input)).not.toThrow();
+  });
+
+  test('an entity bomb does not expand without bound', () => {
+    const bomb = `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;"><!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;"><!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">]><testsuites><testcase name="&lol6;"/></testsuites>`;
+    const result = parseJUnit(bomb);
+    const size = JSON.stringify(result).length;
+    expect(size).toBeLessThan(200_000);
+  });
+});
