@@ -3,6 +3,7 @@ import { EventEmitter } from 'eventemitter3';
 import {
   type ArtifactBundle,
   ArtifactBundleSchema,
+  type BundleFile,
   type BundleStatus,
   type ErrorInfo,
   type GeneratedFile,
@@ -350,7 +351,7 @@ class RunState {
   private readonly startedAt = new Date();
   private readonly started = performance.now();
   private readonly iterations: IterationRecord[] = [];
-  private readonly filesByIteration = new Map<number, GeneratedFile[]>();
+  private readonly filesByIteration = new Map<number, BundleFile[]>();
   private readonly warnings: string[] = [];
   private usage: Usage = emptyUsage();
   private cacheMs = 0;
@@ -595,11 +596,9 @@ class RunState {
         if (budgetStop) return this.stopForBudget(budgetStop);
         continue;
       }
-      record.files = checked.files.map((file) => {
-        const bundled = toBundleFile(file);
-        return { path: bundled.path, sha256: bundled.sha256, bytes: bundled.bytes };
-      });
-      this.filesByIteration.set(iteration, checked.files);
+      const bundled = checked.files.map((file) => toBundleFile(file));
+      record.files = bundled.map(({ path, sha256, bytes }) => ({ path, sha256, bytes }));
+      this.filesByIteration.set(iteration, bundled);
       previousFiles = checked.files;
       problem = undefined;
 
@@ -695,8 +694,8 @@ class RunState {
   }
 
   /** The iteration whose files to return: green first, else most passing tests, later wins ties. */
-  private bestFiles(): { iteration: number; files: GeneratedFile[] } | undefined {
-    let best: { iteration: number; files: GeneratedFile[]; score: number } | undefined;
+  private bestFiles(): { iteration: number; files: BundleFile[] } | undefined {
+    let best: { iteration: number; files: BundleFile[]; score: number } | undefined;
     for (const record of this.iterations) {
       const files = this.filesByIteration.get(record.iteration);
       if (!files) continue;
@@ -714,7 +713,7 @@ class RunState {
     const best = this.bestFiles();
     const bestRecord = best ? this.iterations.find((record) => record.iteration === best.iteration) : undefined;
     const files = [
-      ...(best?.files ?? []).map((file) => toBundleFile(file)),
+      ...(best?.files ?? []),
       ...this.plan.acceptanceTests.map((file) => toBundleFile({ path: normalizeRelativePath(file.path), content: file.content, kind: 'test' }, true)),
     ];
     const ended = new Date();

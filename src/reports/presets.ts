@@ -26,6 +26,12 @@ export interface TestPreset {
   readonly reportPath: string;
   /** Installed in addition to the plan's dependencies (e.g. a TypeScript loader). */
   readonly requiredDependencies: readonly string[];
+  /**
+   * The runner reports a test file that did not load, or held no test, as one case named by the
+   * file's path (node:test does): a passing one is not a test and is dropped, a failing one
+   * becomes an errored case carrying the file's load error from stdout. @default false
+   */
+  readonly reportsFilesAsCases?: boolean;
   /** Exit codes with a meaning of their own; any other non-zero code means "tests ran, some failed". */
   readonly exitCodes: Readonly<Record<number, ExitCodeRule>>;
   /** Layout and conventions told to the model. */
@@ -57,6 +63,13 @@ export const PYTHON_PYTEST: TestPreset = {
   ].join(' '),
 };
 
+const NODE_REPORTERS = [
+  '--test-reporter=junit',
+  `--test-reporter-destination=${REPORT_PATH}`,
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+] as const;
+
 const NODE_EXIT_CODES: Readonly<Record<number, ExitCodeRule>> = {
   9: { outcome: 'error', meaning: 'node was invoked with an invalid argument' },
 };
@@ -65,10 +78,13 @@ export const JAVASCRIPT_NODE_TEST: TestPreset = {
   id: 'javascript-node-test',
   language: 'javascript',
   framework: 'node:test',
-  command: ['node', '--test', '--test-reporter=junit', `--test-reporter-destination=${REPORT_PATH}`],
+  // The spec reporter on stdout is there for its side effect: node 20's junit reporter drops a
+  // test file's stderr, where a syntax or import error is, and the spec reporter keeps it.
+  command: ['node', '--test', ...NODE_REPORTERS],
   appendTestFiles: true,
   reportPath: REPORT_PATH,
   requiredDependencies: [],
+  reportsFilesAsCases: true,
   exitCodes: NODE_EXIT_CODES,
   conventions: [
     'Language: JavaScript (ES modules, Node 20). Tests use the built-in runner: `import { test } from',
@@ -82,10 +98,11 @@ export const TYPESCRIPT_NODE_TEST: TestPreset = {
   id: 'typescript-node-test-tsx',
   language: 'typescript',
   framework: 'node:test with tsx',
-  command: ['node', '--import', 'tsx', '--test', '--test-reporter=junit', `--test-reporter-destination=${REPORT_PATH}`],
+  command: ['node', '--import', 'tsx', '--test', ...NODE_REPORTERS],
   appendTestFiles: true,
   reportPath: REPORT_PATH,
   requiredDependencies: ['tsx'],
+  reportsFilesAsCases: true,
   exitCodes: NODE_EXIT_CODES,
   conventions: [
     'Language: TypeScript run by Node 20 through the tsx loader (no separate compile step). Tests use',

@@ -36,7 +36,11 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
   });
   const xml = result.timedOut ? undefined : await session.readFile(preset.reportPath, { signal: options.signal });
   const parsed = xml === undefined ? undefined : parseJUnit(xml);
-  const cases: TestCase[] = parsed ? parsed.cases : [];
+  const cases: TestCase[] = parsed
+    ? preset.reportsFilesAsCases
+      ? resolveFileCases(parsed.cases, options.testFiles, result.stdout)
+      : parsed.cases
+    : [];
   const output = tail(`${result.stderr}\n${result.stdout}`.trim(), 4_000);
   let problem: string | undefined;
   const rule = result.exitCode === null ? undefined : preset.exitCodes[result.exitCode];
@@ -92,4 +96,47 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
   };
   if (problem !== undefined) report.problem = problem;
   return report;
+}
+
+/**
+ * node:test names a file that failed to load (syntax or import error) or registered no test
+ * after the file's absolute path. Such a case is not a test: a passing one is dropped (so a suite
+ * of empty files counts as "no tests"), a failing one becomes an errored case with the load
+ * error, which only the spec reporter's stdout carries.
+ */
+function resolveFileCases(cases: readonly TestCase[], testFiles: readonly string[], stdout: string): TestCase[] {
+  const result: TestCase[] = [];
+  for (const testCase of cases) {
+    const file = testFiles.find((path) => testCase.name === path || testCase.name.endsWith(`/${path}`));
+    if (file === undefined) {
+      result.push(testCase);
+      continue;
+    }
+    if (testCase.status === 'passed' || testCase.status === 'skipped') continue;
+    const excerpt = loadErrorExcerpt(stdout, testCase.name);
+    result.push({
+      ...testCase,
+      name: file,
+      file,
+      status: 'errored',
+      message: `${file} could not be loaded (a syntax error, a failed import or an error at the top level):\n${excerpt || testCase.message || 'no details were printed'}`,
+    });
+  }
+  return result;
+}
+
+const SPEC_MARKER = /^[✔✖▶ℹ﹣] /;
+
+/** The unindented text the spec reporter printed between the previous case's block and `✖ <file>`. */
+function loadErrorExcerpt(stdout: string, name: string): string {
+  const lines = stdout.split('\n');
+  const end = lines.findIndex((line) => line.startsWith(`✖ ${name}`));
+  if (end === -1) return '';
+  let start = end - 1;
+  while (start >= 0 && !SPEC_MARKER.test(lines[start]!)) start -= 1;
+  start += 1;
+  // Skip the previous case's own indented block (its assertion message and stack).
+  if (start > 0) while (start < end && (lines[start]!.startsWith('  ') || lines[start]!.trim() === '')) start += 1;
+  const excerpt = lines.slice(start, end).join('\n').trim();
+  return excerpt.length > 3_000 ? `${excerpt.slice(0, 3_000)}…` : excerpt;
 }

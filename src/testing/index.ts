@@ -13,3 +13,4 @@ export { junitXml, type JUnitCaseInput } from './junit-xml.js';
 export { delay } from './delay.js';
 export { sandboxRunnerConformance, type SandboxRunnerConformanceOptions } from './conformance/sandbox-runner.js';
 export type { ConformanceTestFunction } from './conformance/types.js';
+export { codeGeneratorConformance, sampleGenerationRequest, type CodeGeneratorConformanceOptions } from './conformance/code-generator.js';

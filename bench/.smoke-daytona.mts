@@ -1,0 +1,18 @@
+import { FakeDaytonaServer } from '../test/fakes/daytona-server.ts';
+import { DaytonaSandboxRunner } from '../src/runners/daytona.ts';
+const fake = await FakeDaytonaServer.start();
+const runner = new DaytonaSandboxRunner({ apiKey: fake.apiKey, apiUrl: fake.apiUrl, target: 'us', useDeprecatedPolling: true, requestTimeoutMs: 5000 });
+const signal = new AbortController().signal;
+let t = performance.now();
+const session = await runner.open({ executionId: 'smoke', language: 'python', dependencies: [], env: { A: '1' }, signal });
+console.log('open', performance.now() - t, session.id);
+await session.writeFiles([{ path: 'a/b.txt', content: 'héllo' }, { path: 'e.txt', content: '' }], { signal });
+console.log(JSON.stringify(await session.readFile('a/b.txt', { signal })), JSON.stringify(await session.readFile('e.txt', { signal })), await session.readFile('nope', { signal }));
+t = performance.now();
+console.log(await session.run(['sh', '-c', 'echo out; echo err >&2; echo "A=$A B=$B"; pwd; exit 3'], { timeoutMs: 5000, signal, env: { B: '2' } }), performance.now() - t);
+console.log(await session.run(['sh', '-c', 'echo partial; sleep 60'], { timeoutMs: 1000, signal }));
+console.log(await session.run(['sh', '-c', 'head -c 300000 /dev/zero | tr "\\0" x; echo; echo tail-here'], { timeoutMs: 5000, signal }).then(r => ({...r, stdout: r.stdout.length + ' ' + r.stdout.slice(-40)})));
+await session.close();
+console.log(fake.calls.map(c => `${c.endpoint}:${c.outcome}`).join(' '), fake.liveSandboxes());
+await runner.dispose();
+await fake.close();
