@@ -123,8 +123,17 @@ function isNode(value: unknown): value is XmlNode {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** fast-xml-parser decodes named entities only; pytest writes newlines in attributes as `&#10;`. */
+function decodeCharacterReferences(value: string): string {
+  if (!value.includes('&#')) return value;
+  return value.replace(/&#(x[0-9a-fA-F]{1,6}|[0-9]{1,7});/g, (reference, code: string) => {
+    const point = code.startsWith('x') ? Number.parseInt(code.slice(1), 16) : Number.parseInt(code, 10);
+    return point <= 0x10ffff ? String.fromCodePoint(point) : reference;
+  });
+}
+
 function text(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return decodeCharacterReferences(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return undefined;
 }

@@ -59,3 +59,8 @@ E       assert -1 == 3</failure></testcase>
     expect(size).toBeLessThan(200_000);
   });
 });
+
+test('numeric character references are decoded (pytest writes newlines in attributes as &#10;)', () => {
+  const { cases } = parseJUnit('<testsuite><testcase name="t"><failure message="line one&#10;line two &#x2713;">x</failure></testcase></testsuite>');
+  expect(cases[0]?.message).toContain('line one\nline two ✓');
+});
