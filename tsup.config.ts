@@ -4,6 +4,8 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'testing/index': 'src/testing/index.ts',
+    // Adapter subpaths share one build (splitting) so errors.ts exists once and `instanceof` holds.
+    anthropic: 'src/generators/anthropic.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -195,27 +195,32 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
   private async executePlan(plan: Plan, callerSignal: AbortSignal | undefined, observer: Observer | undefined): Promise<ArtifactBundle> {
     const signal = callerSignal ?? new AbortController().signal;
     const preset = this.options.testPresets[plan.language];
-    const key = computeCacheKey(plan, { generatorId: this.options.generator.id, testPresetId: preset.id });
-    const cache = plan.cacheStrategy === 'never' ? undefined : this.options.cache;
+    // The key serves the cache and single flight; a plan that opts out of both does not need one.
+    const key = plan.cacheStrategy === 'never' ? undefined : computeCacheKey(plan, { generatorId: this.options.generator.id, testPresetId: preset.id });
+    const cache = key === undefined ? undefined : this.options.cache;
     this.counters.total += 1;
 
     // Single flight: an identical plan already running is awaited instead of generated again.
-    const leader = plan.cacheStrategy === 'never' ? undefined : this.inFlightByKey.get(key);
-    if (leader) {
+    const leader = key === undefined ? undefined : this.inFlightByKey.get(key);
+    if (leader && key !== undefined) {
       const shared = await this.followLeader(leader, plan, key, signal, observer);
       if (shared) return this.finish(shared, observer, plan);
     }
 
-    let resolveShared!: (bundle: ArtifactBundle) => void;
-    const sharedResult = new Promise<ArtifactBundle>((resolve) => {
-      resolveShared = resolve;
-    });
-    const leading = plan.cacheStrategy !== 'never' && !this.inFlightByKey.has(key);
-    if (leading) this.inFlightByKey.set(key, sharedResult);
+    let resolveShared: ((bundle: ArtifactBundle) => void) | undefined;
+    const leading = key !== undefined && !this.inFlightByKey.has(key);
+    if (leading) {
+      this.inFlightByKey.set(
+        key,
+        new Promise<ArtifactBundle>((resolve) => {
+          resolveShared = resolve;
+        }),
+      );
+    }
     const run = new RunState(plan, preset, key, this, observer);
     try {
       const bundle = await this.queueAndRun(run, cache, signal);
-      resolveShared(bundle);
+      resolveShared?.(bundle);
       return this.finish(bundle, observer, plan);
     } finally {
       if (leading) this.inFlightByKey.delete(key);
@@ -279,7 +284,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
       this.counters.tokens += totalTokens(bundle.usage);
       if (bundle.usage.costUsd !== null) this.counters.costUsd += bundle.usage.costUsd;
     }
-    this.emitFor(observer, 'run:end', {
+    if (this.isObserved('run:end', observer)) this.emitFor(observer, 'run:end', {
       executionId: plan.executionId,
       timestamp: Date.now(),
       status: bundle.status,
@@ -289,6 +294,11 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
       usage: bundle.usage,
     });
     return bundle;
+  }
+
+  /** @internal Whether anyone listens: payloads are not even built for nobody. */
+  isObserved(name: PTCEventName, observer: Observer | undefined): boolean {
+    return observer !== undefined || this.listenerCount(name) > 0;
   }
 
   /** @internal Emits to listeners and to the run's stream, scrubbing secrets first. */
@@ -360,16 +370,24 @@ class RunState {
   private generationMs = 0;
   private testMs = 0;
   private sandboxInfo: { runner: string; id: string } | undefined;
+  private aborted: Promise<never> | undefined;
 
   constructor(
     private readonly plan: Plan,
     private readonly preset: TestPreset,
-    private readonly key: string,
+    private readonly key: string | undefined,
     private readonly agent: PTCAgent,
     private readonly observer: Observer | undefined,
   ) {}
 
+  /** Settles with `work`, or rejects as soon as the run aborts, even if an adapter ignores its signal. */
+  private guard<T>(work: Promise<T>): Promise<T> {
+    if (!this.aborted) throw new Error('guard() used before the run started');
+    return Promise.race([work, this.aborted]);
+  }
+
   emit<Name extends PTCEventName>(name: Name, fields: Omit<PTCEventMap[Name], 'executionId' | 'timestamp'>): void {
+    if (!this.agent.isObserved(name, this.observer)) return;
     this.agent.emitFor(this.observer, name, { executionId: this.plan.executionId, timestamp: Date.now(), ...fields } as PTCEventMap[Name]);
   }
 
@@ -394,6 +412,11 @@ class RunState {
     else callerSignal.addEventListener('abort', onCallerAbort, { once: true });
     const timer = setTimeout(() => controller.abort(new PTCTimeoutError(`The run timed out after ${timeoutMs} ms`, timeoutMs)), timeoutMs);
     const signal = controller.signal;
+    // One promise per run that rejects on abort; racing it is cheaper than a listener per await.
+    this.aborted = new Promise<never>((_, reject) => {
+      signal.addEventListener('abort', () => reject(abortReason(signal)), { once: true });
+    });
+    this.aborted.catch(() => {});
     let openPromise: Promise<SandboxSession> | undefined;
     let outcome: Outcome;
     try {
@@ -403,8 +426,8 @@ class RunState {
         generator: options.generator.id,
         runner: options.runner.id,
       });
-      if (cache) {
-        const hit = await this.lookup(cache, signal);
+      if (cache && this.key !== undefined) {
+        const hit = await this.lookup(cache, this.key, signal);
         if (hit) return hit;
       }
       if (this.plan.enableTesting) {
@@ -433,12 +456,12 @@ class RunState {
     return bundle;
   }
 
-  private async lookup(cache: Cache, signal: AbortSignal): Promise<ArtifactBundle | undefined> {
+  private async lookup(cache: Cache, key: string, signal: AbortSignal): Promise<ArtifactBundle | undefined> {
     const options = this.agent.resolved;
     const started = performance.now();
     let raw: unknown;
     try {
-      raw = await withTimeout((callSignal) => cache.get(this.key, { signal: callSignal }), options.cacheTimeoutMs, signal, 'cache read');
+      raw = await withTimeout((callSignal) => cache.get(key, { signal: callSignal }), options.cacheTimeoutMs, signal, 'cache read');
     } catch (error) {
       throwIfAborted(signal);
       this.warn('CACHE_FAILED', `cache read failed, continuing without it: ${describe(error)}`);
@@ -451,20 +474,21 @@ class RunState {
         this.warn('CACHE_FAILED', 'a cached entry failed validation and was ignored');
       } else if (isUsable(parsed.data, this.plan)) {
         this.agent.countCacheHit();
-        this.emit('cache:hit', { cacheKey: this.key, source: 'cache' });
-        return asHit(parsed.data, this.plan, this.key, this.startedAt, performance.now() - this.started);
+        this.emit('cache:hit', { cacheKey: key, source: 'cache' });
+        return asHit(parsed.data, this.plan, key, this.startedAt, performance.now() - this.started);
       }
     }
-    this.emit('cache:miss', { cacheKey: this.key });
+    this.emit('cache:miss', { cacheKey: key });
     return undefined;
   }
 
   private async store(cache: Cache, bundle: ArtifactBundle, signal: AbortSignal): Promise<void> {
-    if (!isUsable(bundle, this.plan)) return;
+    const key = this.key;
+    if (key === undefined || !isUsable(bundle, this.plan)) return;
     const options = this.agent.resolved;
     try {
       await withTimeout(
-        (callSignal) => cache.set(this.key, bundle, { ttlMs: this.plan.cacheTtlMs, signal: callSignal }),
+        (callSignal) => cache.set(key, bundle, { ttlMs: this.plan.cacheTtlMs, signal: callSignal }),
         options.cacheTimeoutMs,
         signal,
         'cache write',
@@ -549,12 +573,11 @@ class RunState {
       let output: Awaited<ReturnType<CodeGenerator['generate']>> | undefined;
       let generationError: unknown;
       try {
-        output = await raceAbort(
+        output = await this.guard(
           options.generator.generate(request, {
             signal,
             onProgress: (progress) => this.emit('generation:progress', { iteration, ...progress }),
           }),
-          signal,
         );
       } catch (error) {
         throwIfAborted(signal);
@@ -614,20 +637,19 @@ class RunState {
       const testStarted = performance.now();
       try {
         if (!session) {
-          session = await raceAbort(openPromise, signal);
-          if (acceptanceFiles.length > 0) await raceAbort(session.writeFiles(acceptanceFiles, { signal }), signal);
+          session = await this.guard(openPromise);
+          if (acceptanceFiles.length > 0) await this.guard(session.writeFiles(acceptanceFiles, { signal }));
         }
         const currentPaths = new Set(checked.files.map((file) => file.path));
         const stale = [...writtenPaths].filter((path) => !currentPaths.has(path));
-        if (stale.length > 0) await raceAbort(session.removeFiles(stale, { signal }), signal);
-        await raceAbort(session.writeFiles(checked.files.map(({ path, content }) => ({ path, content })), { signal }), signal);
+        if (stale.length > 0) await this.guard(session.removeFiles(stale, { signal }));
+        await this.guard(session.writeFiles(checked.files.map(({ path, content }) => ({ path, content })), { signal }));
         writtenPaths = currentPaths;
         const testFiles = [...acceptanceFiles.map((file) => file.path), ...checked.files.filter((file) => file.kind === 'test').map((file) => file.path)];
         this.emit('tests:start', { iteration, command: formatCommand(this.preset.appendTestFiles ? [...this.preset.command, ...testFiles] : this.preset.command) });
         const remainingMs = Math.max(1, (this.plan.timeoutMs ?? options.defaultTimeoutMs) - (performance.now() - this.started));
-        const report = await raceAbort(
+        const report = await this.guard(
           runTests(session, this.preset, { timeoutMs: Math.min(options.testTimeoutMs, remainingMs), signal, testFiles }),
-          signal,
         );
         record.testReport = this.redactReport(report);
       } catch (error) {
@@ -739,12 +761,12 @@ class RunState {
         testMs: this.testMs,
       },
       fromCache: false,
-      cacheKey: this.key,
       generator: this.agent.resolved.generator.id,
       language: this.plan.language,
       warnings: this.warnings,
     };
     if (bestRecord?.testReport) bundle.testReport = bestRecord.testReport;
+    if (this.key !== undefined) bundle.cacheKey = this.key;
     if (this.sandboxInfo) bundle.sandbox = this.sandboxInfo;
     if (error && status !== 'success') bundle.error = { code: error.code, message: this.agent.redact.text(error.message) };
     // Correct by construction: every input was validated where it entered (plan, generator

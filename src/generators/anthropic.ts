@@ -17,8 +17,9 @@ import type {
   GenerationResult,
 } from '../contracts/code-generator.js';
 import { GenerationError } from '../errors.js';
-import { abortReason, throwIfAborted } from '../internal/async.js';
+import { abortReason, delay, throwIfAborted } from '../internal/async.js';
 import { Redactor } from '../internal/redact.js';
+// One abortable wait for the whole library; it lives with the testing kit, which needs it too.
 import { buildGenerationPrompt, buildRetryNote, resolvePromptLimits, type PromptLimits } from './prompts.js';
 
 /** The newest Sonnet in the installed SDK's `Model` union (@anthropic-ai/sdk 1.12.0). */
@@ -212,6 +213,14 @@ class StreamIdleError extends Error {
   }
 }
 
+/** The tool input was not JSON at all (the SDK fails the stream on it): an invalid answer, not a broken stream. */
+class InvalidToolJsonError extends Error {
+  constructor(detail: string) {
+    super(`The ${WRITE_FILES_TOOL_NAME} input was not valid JSON (${detail}).`);
+    this.name = 'InvalidToolJsonError';
+  }
+}
+
 /**
  * A `CodeGenerator` backed by Claude through `@anthropic-ai/sdk` (an optional peer dependency;
  * import this from `ptc-agent/anthropic`). The model answers through one `write_files` tool call,
@@ -288,7 +297,10 @@ export class AnthropicCodeGenerator implements CodeGenerator {
         );
       } catch (error) {
         if (signal.aborted) throw abortReason(signal);
-        throw this.toGenerationError(error, this.totalUsage(calls));
+        if (!(error instanceof InvalidToolJsonError)) throw this.toGenerationError(error, this.totalUsage(calls));
+        problem = error.message;
+        if (answer === 1) progress.report({ message: `the answer could not be used (${this.redactor.text(problem)}); asking again` });
+        continue;
       }
       const outcome = readAnswer(message, maxTokens);
       if (outcome.ok) {
@@ -361,7 +373,7 @@ export class AnthropicCodeGenerator implements CodeGenerator {
         progress.report({
           message: `the response stream broke (${this.redactor.text(describeError(error))}); retry ${retry + 1} of ${this.options.streamRetries} in ${delayMs} ms`,
         });
-        await sleep(delayMs, signal);
+        await delay(delayMs, signal);
       }
     }
   }
@@ -415,6 +427,10 @@ export class AnthropicCodeGenerator implements CodeGenerator {
     } catch (error) {
       progress.finishCall(Math.max(usage?.output_tokens ?? 0, Math.ceil(streamedChars / CHARS_PER_TOKEN)), false);
       if (idledOut && !signal.aborted) throw new StreamIdleError(idleMs);
+      // The SDK parses tool input at content_block_stop and wraps the SyntaxError in an AnthropicError.
+      if (error instanceof Anthropic.AnthropicError && error.cause instanceof SyntaxError) {
+        throw new InvalidToolJsonError(error.cause.message.slice(0, 200));
+      }
       throw error;
     } finally {
       clearTimeout(idleTimer);
@@ -544,10 +560,12 @@ function readAnswer(message: Message, maxTokens: number): Answer {
   if (message.stop_reason === 'max_tokens' || message.stop_reason === 'model_context_window_exceeded') {
     // Never salvage a truncated tool call: the partial JSON parser would close cut-off strings
     // and hand back plausible but incomplete files.
+    const limit =
+      message.stop_reason === 'max_tokens' ? `the output limit of ${maxTokens} tokens` : "the model's context window";
     return {
       ok: false,
       problem:
-        `The answer was cut off at the output limit of ${maxTokens} tokens before the ${WRITE_FILES_TOOL_NAME} call was complete. ` +
+        `The answer was cut off at ${limit} before the ${WRITE_FILES_TOOL_NAME} call was complete. ` +
         'Make it fit: write compact code and focused tests, without long comments, docstrings or documentation files.',
     };
   }
@@ -638,21 +656,6 @@ function safeJson(value: unknown): string {
   } catch {
     return '';
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(abortReason(signal));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortReason(signal));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function isMessagesClient(value: unknown): value is Anthropic {

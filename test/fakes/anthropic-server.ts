@@ -318,6 +318,16 @@ export function textBlock(index: number, text: string): SseEvent[] {
   ];
 }
 
+/** An adaptive-thinking block, as Sonnet 5.x streams it before answering. */
+export function thinkingBlock(index: number, thinking: string): SseEvent[] {
+  return [
+    { event: 'content_block_start', data: { type: 'content_block_start', index, content_block: { type: 'thinking', thinking: '', signature: '' } } },
+    { event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking } } },
+    { event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: 'c2lnbmF0dXJl' } } },
+    { event: 'content_block_stop', data: { type: 'content_block_stop', index } },
+  ];
+}
+
 /** A tool_use block whose input JSON arrives in `chunkSize`-character deltas. */
 export function toolUseBlock(index: number, name: string, input: unknown, chunkSize = 64, rawJson?: string): SseEvent[] {
   const json = rawJson ?? JSON.stringify(input);
@@ -367,6 +377,8 @@ export interface WriteFilesStreamOptions {
   stopReason?: string;
   /** Text before the tool call (as a model in `auto` mode might write). */
   preamble?: string;
+  /** A thinking block first (adaptive thinking). */
+  thinking?: string;
   /** Send this raw JSON instead of `JSON.stringify(input)` (e.g. a truncated document). */
   rawJson?: string;
 }
@@ -377,6 +389,10 @@ export function writeFilesStream(input: unknown, options: WriteFilesStreamOption
   const model = options.model ?? 'claude-sonnet-5';
   const blocks: SseEvent[] = [];
   let index = 0;
+  if (options.thinking !== undefined) {
+    blocks.push(...thinkingBlock(index, options.thinking));
+    index += 1;
+  }
   if (options.preamble !== undefined) {
     blocks.push(...textBlock(index, options.preamble));
     index += 1;
