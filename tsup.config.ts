@@ -6,6 +6,8 @@ export default defineConfig({
     'testing/index': 'src/testing/index.ts',
     // Adapter subpaths share one build (splitting) so errors.ts exists once and `instanceof` holds.
     anthropic: 'src/generators/anthropic.ts',
+    daytona: 'src/runners/daytona.ts',
+    redis: 'src/caches/redis.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

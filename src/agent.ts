@@ -17,6 +17,7 @@ import {
   totalTokens,
 } from './bundle.js';
 import { cacheKey as computeCacheKey } from './cache-key.js';
+import { KeyvCache } from './caches/keyv.js';
 import type { Cache } from './contracts/cache.js';
 import type { CodeGenerator, GenerationRequest } from './contracts/code-generator.js';
 import type { SandboxRunner, SandboxSession } from './contracts/sandbox-runner.js';
@@ -44,7 +45,7 @@ export interface PTCAgentOptions {
   generator: CodeGenerator;
   /** Runs the tests. */
   runner: SandboxRunner;
-  /** Where bundles are stored between runs; `false` turns caching off. @default false */
+  /** Where bundles are stored between runs; `false` turns caching off. @default new KeyvCache() (in memory) */
   cache?: Cache | false;
   /** Runs executing at once; the rest wait in a FIFO queue. @default 10 */
   maxConcurrent?: number;
@@ -806,7 +807,7 @@ function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
   if (!runner || typeof runner.open !== 'function' || typeof runner.id !== 'string') {
     throw new TypeError('runner must be a SandboxRunner (an object with an id and open())');
   }
-  const cache = options.cache === false || options.cache === undefined ? undefined : options.cache;
+  const cache = options.cache === false ? undefined : (options.cache ?? new KeyvCache());
   if (cache && (typeof cache.get !== 'function' || typeof cache.set !== 'function')) {
     throw new TypeError('cache must be a Cache (get, set, delete) or false');
   }

@@ -84,3 +84,4 @@ export { runTests, formatCommand, type RunTestsOptions } from './reports/run-tes
 export { cacheKey, canonicalPlan, CACHE_FORMAT_VERSION, type CacheKeyParts } from './cache-key.js';
 export { writeBundle, type WriteBundleOptions, type WriteBundleResult } from './write-bundle.js';
 export { normalizeRelativePath, isSafeRelativePath } from './internal/paths.js';
+export { KeyvCache, DEFAULT_CACHE_NAMESPACE, type KeyvCacheOptions, type CacheWarning, type CacheEntry } from './caches/keyv.js';

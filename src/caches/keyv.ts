@@ -1,10 +1,10 @@
-import { Keyv } from 'keyv';
+import { Keyv, type Deserialize } from 'keyv';
 import { z } from 'zod';
 import { ArtifactBundleSchema, type ArtifactBundle } from '../bundle.js';
 import { CACHE_FORMAT_VERSION } from '../cache-key.js';
 import type { Cache, CacheCallOptions } from '../contracts/cache.js';
 import { PTCError, PTCTimeoutError } from '../errors.js';
-import { abortReason, withTimeout } from '../internal/async.js';
+import { abortReason, throwIfAborted, withTimeout } from '../internal/async.js';
 import { trimMiddle } from '../internal/text.js';
 
 /** What a `KeyvCache` reports instead of throwing from `get`. JSON-safe, like the agent's `warning` event. */
@@ -43,7 +43,7 @@ export interface KeyvCacheOptions {
   namespace?: string;
   /**
    * Upper bound of every get/set/delete, in ms. A store that hangs (a Redis that vanished) costs
-   * a run at most this much per call.
+   * a run at most this much per call. (The default in-memory store cannot hang and skips the timer.)
    * @default 1000
    */
   operationTimeoutMs?: number;
@@ -74,6 +74,8 @@ export function checkPositiveTimeout(name: string, value: unknown): number {
   return value;
 }
 
+const jsonDeserialize: Deserialize = (text) => JSON.parse(text);
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -102,10 +104,12 @@ function isKeyvLike(value: unknown): value is Keyv {
 export class KeyvCache implements Cache {
   readonly keyv: Keyv;
   readonly operationTimeoutMs: number;
+  /** Our own Map-backed Keyv cannot hang, so its calls skip the timer (a third of a hit's cost). */
+  private readonly ownMemoryStore: boolean;
   private readonly onWarning: ((warning: CacheWarning) => void) | undefined;
 
   constructor(options: KeyvCacheOptions = {}) {
-    if (!isRecord(options)) throw new TypeError('options must be an object');
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
     if (options.keyv !== undefined && !isKeyvLike(options.keyv)) {
       throw new TypeError('keyv must be a Keyv instance (with get, set and delete)');
     }
@@ -120,7 +124,16 @@ export class KeyvCache implements Cache {
     }
     this.operationTimeoutMs = checkPositiveTimeout('operationTimeoutMs', options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS);
     this.onWarning = options.onWarning;
-    this.keyv = options.keyv ?? new Keyv({ namespace: options.namespace ?? DEFAULT_CACHE_NAMESPACE });
+    this.ownMemoryStore = options.keyv === undefined;
+    this.keyv =
+      options.keyv ??
+      new Keyv({
+        namespace: options.namespace ?? DEFAULT_CACHE_NAMESPACE,
+        // Plain JSON: a bundle holds no Buffers, and Keyv's default reviver doubles the cost of a
+        // hit. Stored as text, so a caller's later mutation never reaches the stored entry.
+        serialize: (data) => JSON.stringify(data),
+        deserialize: jsonDeserialize,
+      });
   }
 
   /** A hit is a validated bundle; a miss, a bad entry, a failure or an abort is `undefined`. */
@@ -128,17 +141,9 @@ export class KeyvCache implements Cache {
     if (options.signal.aborted) return undefined;
     let stored: unknown;
     try {
-      stored = await withTimeout(
-        async (signal) => {
-          await this.ready(signal);
-          // raw: Keyv's `{ value, expires }`, so a foreign value without that envelope is seen,
-          // not silently read as a miss.
-          return this.keyv.get(key, { raw: true });
-        },
-        this.operationTimeoutMs,
-        options.signal,
-        'cache get',
-      );
+      // raw: Keyv's `{ value, expires }`, so a foreign value without that envelope is seen, not
+      // silently read as a miss.
+      stored = await this.bounded(options.signal, 'cache get', () => this.keyv.get(key, { raw: true }));
     } catch (error) {
       if (options.signal.aborted) return undefined;
       // Keyv parses stored text before handing it over: text that is not JSON throws here.
@@ -155,10 +160,11 @@ export class KeyvCache implements Cache {
       throw new TypeError(`ttlMs must be an integer >= 0 (0 = no expiry), got ${String(ttlMs)}`);
     }
     const entry: CacheEntry = { format: CACHE_FORMAT_VERSION, storedAt: new Date().toISOString(), bundle };
-    const written = await this.call('set', key, options.signal, () => this.keyv.set(key, entry, ttlMs));
-    // Keyv turns a swallowed store error into `false`. (Some stores, @keyv/redis without
-    // throwOnErrors among them, report `true` even then: see `createRedisCache`.)
-    if (written === false) throw new PTCError('CACHE_FAILED', 'Cache set failed: the store did not confirm the write');
+    await this.call('set', key, options.signal, async () => {
+      // Keyv turns a swallowed store error into `false`. (Some stores, @keyv/redis without
+      // throwOnErrors among them, report `true` even then: see `createRedisCache`.)
+      if ((await this.keyv.set(key, entry, ttlMs)) === false) throw new Error('the store did not confirm the write');
+    });
   }
 
   async delete(key: string, options: CacheCallOptions): Promise<void> {
@@ -188,21 +194,30 @@ export class KeyvCache implements Cache {
 
   private async call<T>(what: 'set' | 'delete', key: string, signal: AbortSignal, task: () => Promise<T>): Promise<T> {
     try {
-      return await withTimeout(
-        async (inner) => {
-          await this.ready(inner);
-          return task();
-        },
-        this.operationTimeoutMs,
-        signal,
-        `cache ${what}`,
-      );
+      return await this.bounded(signal, `cache ${what}`, task);
     } catch (error) {
       if (signal.aborted) throw abortReason(signal);
       const message = this.redact(`Cache ${what} failed: ${describeCacheError(error)}`);
       this.warn({ code: 'CACHE_UNAVAILABLE', message, key });
       throw new PTCError('CACHE_FAILED', message, { cause: error });
     }
+  }
+
+  /** `ready()` then `task`, within `operationTimeoutMs` and the caller's signal. */
+  private bounded<T>(signal: AbortSignal, what: string, task: () => Promise<T>): Promise<T> {
+    if (this.ownMemoryStore) {
+      throwIfAborted(signal);
+      return task();
+    }
+    return withTimeout(
+      async (inner) => {
+        await this.ready(inner);
+        return task();
+      },
+      this.operationTimeoutMs,
+      signal,
+      what,
+    );
   }
 
   private unwrap(key: string, stored: unknown): ArtifactBundle | undefined {

@@ -10,7 +10,7 @@ import {
   type CacheWarning,
 } from './keyv.js';
 
-export { KeyvCache, type CacheWarning, type KeyvCacheOptions } from './keyv.js';
+export type { CacheWarning, KeyvCacheOptions } from './keyv.js';
 
 export interface RedisCacheOptions {
   /** Key prefix: entries are stored as `<namespace>::<cache key>`. @default 'ptc-agent' */

@@ -19,8 +19,6 @@ export function normalizeRelativePath(path: string): string {
   if (path.length > MAX_PATH_CHARS) throw new PathSafetyError(path, `longer than ${MAX_PATH_CHARS} characters`);
   if (FORBIDDEN_CHARACTERS.test(path)) throw new PathSafetyError(path, 'contains a control character or a backslash');
   if (path.startsWith('/')) throw new PathSafetyError(path, 'absolute paths are not allowed');
-  if (/^[A-Za-z]:/.test(path)) throw new PathSafetyError(path, 'drive paths are not allowed');
-  if (path.startsWith('~')) throw new PathSafetyError(path, 'home-relative paths are not allowed');
   const segments: string[] = [];
   for (const segment of path.split('/')) {
     if (segment === '' || segment === '.') continue;
@@ -29,6 +27,10 @@ export function normalizeRelativePath(path: string): string {
     segments.push(segment);
   }
   if (segments.length === 0) throw new PathSafetyError(path, 'names no file');
+  // Checked on the first segment after normalising, so `./C:/x` and `./~` are caught too.
+  const first = segments[0]!;
+  if (/^[A-Za-z]:/.test(first)) throw new PathSafetyError(path, 'drive paths are not allowed');
+  if (first.startsWith('~')) throw new PathSafetyError(path, 'home-relative paths are not allowed');
   return segments.join('/');
 }
 

@@ -14,3 +14,4 @@ export { delay } from './delay.js';
 export { sandboxRunnerConformance, type SandboxRunnerConformanceOptions } from './conformance/sandbox-runner.js';
 export type { ConformanceTestFunction } from './conformance/types.js';
 export { codeGeneratorConformance, sampleGenerationRequest, type CodeGeneratorConformanceOptions } from './conformance/code-generator.js';
+export { cacheConformance, sampleBundle, type CacheConformanceOptions } from './conformance/cache.js';

@@ -13,6 +13,7 @@ describe('events', () => {
     await agent.execute({ ...PLAN, executionId: 'evt-1', dependencies: ['requests'] });
     expect(seen.map((event) => event.name)).toEqual([
       'run:start',
+      'cache:miss',
       'generation:start',
       'generation:progress',
       'generation:end',

@@ -21,3 +21,7 @@ describe('normalizeRelativePath', () => {
     },
   );
 });
+
+test.each(['./~', './C:/x', './/~user/x', './c:'])('%j is refused after normalising too', (input) => {
+  expect(() => normalizeRelativePath(input)).toThrow(PathSafetyError);
+});

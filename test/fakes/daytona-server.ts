@@ -14,6 +14,9 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Daytona } from '@daytonaio/sdk';
+import type { SandboxOpenSpec } from '../../src/contracts/sandbox-runner.js';
+import { DaytonaSandboxRunner, type DaytonaSandboxRunnerOptions } from '../../src/runners/daytona.js';
 
 export type FakeEndpoint =
   | 'create'
@@ -182,9 +185,11 @@ export class FakeDaytonaServer {
     return this.sandboxes.get(id)?.root;
   }
 
+  /** Forgets recorded calls, queued faults and deleted sandboxes (live ones stay). */
   reset(): void {
     this.calls.length = 0;
     this.faults.length = 0;
+    for (const [id, sandbox] of this.sandboxes) if (sandbox.state === 'destroyed') this.sandboxes.delete(id);
   }
 
   async close(): Promise<void> {
@@ -647,3 +652,33 @@ function parseMultipart(body: Buffer, boundary: string): Array<{ name: string; f
   }
   return parts;
 }
+
+// -- Conveniences for the DaytonaSandboxRunner tests and bench -------------------------------------
+
+/** A runner that builds its own client against the fake, with test-sized deadlines. */
+export function runnerFor(fake: FakeDaytonaServer, options: DaytonaSandboxRunnerOptions = {}): DaytonaSandboxRunner {
+  return new DaytonaSandboxRunner({
+    apiKey: fake.apiKey,
+    apiUrl: fake.apiUrl,
+    target: 'us',
+    useDeprecatedPolling: true,
+    requestTimeoutMs: 5_000,
+    createTimeoutMs: 5_000,
+    deleteTimeoutMs: 5_000,
+    commandGraceMs: 2_000,
+    retryDelayMs: 10,
+    onWarning: () => {},
+    ...options,
+  });
+}
+
+/** A Daytona client of the caller's own, for the injected-client path. */
+export function clientFor(fake: FakeDaytonaServer): Daytona {
+  return new Daytona({ apiKey: fake.apiKey, apiUrl: fake.apiUrl, target: 'us', useDeprecatedPolling: true, requestTimeoutMs: 5_000 });
+}
+
+export function openSpec(overrides: Partial<SandboxOpenSpec> = {}): SandboxOpenSpec {
+  return { executionId: 'test-run', language: 'python', dependencies: [], env: {}, signal: new AbortController().signal, ...overrides };
+}
+
+export const signal = (): AbortSignal => new AbortController().signal;
