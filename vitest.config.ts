@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Memory tests force a collection before they measure.
+    execArgv: ['--expose-gc'],
   },
 });
