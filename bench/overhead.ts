@@ -19,7 +19,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 20_000);
 const ROUNDS = 5;
 
 const generator = new ScriptedCodeGenerator({ files: FILES });
-const runner = new FakeSandboxRunner({ results: { passed: ['test_add'] } });
+const runner = new FakeSandboxRunner({ results: { passed: ['test_add'] }, retainSessions: false });
 const agent = new PTCAgent({ generator, runner });
 
 async function agentLoop(runs: number): Promise<number> {

@@ -101,6 +101,8 @@ type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPresets' | 
 type Observer = (item: PTCStreamItem) => void;
 
 const DURATION_WINDOW = 1_000;
+/** Stands in for a missing caller signal; nothing ever aborts it. */
+const NEVER_ABORTED = new AbortController().signal;
 
 /**
  * Prompt → Test → Code. `execute(plan)` has the generator write code and tests, runs them in a
@@ -194,7 +196,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
   }
 
   private async executePlan(plan: Plan, callerSignal: AbortSignal | undefined, observer: Observer | undefined): Promise<ArtifactBundle> {
-    const signal = callerSignal ?? new AbortController().signal;
+    const signal = callerSignal ?? NEVER_ABORTED;
     const preset = this.options.testPresets[plan.language];
     // The key serves the cache and single flight; a plan that opts out of both does not need one.
     const key = plan.cacheStrategy === 'never' ? undefined : computeCacheKey(plan, { generatorId: this.options.generator.id, testPresetId: preset.id });
@@ -408,16 +410,23 @@ class RunState {
     const options = this.agent.resolved;
     const timeoutMs = this.plan.timeoutMs ?? options.defaultTimeoutMs;
     const controller = new AbortController();
-    const onCallerAbort = () => controller.abort(callerSignal.reason ?? new PTCAbortError('The run was cancelled'));
-    if (callerSignal.aborted) onCallerAbort();
-    else callerSignal.addEventListener('abort', onCallerAbort, { once: true });
-    const timer = setTimeout(() => controller.abort(new PTCTimeoutError(`The run timed out after ${timeoutMs} ms`, timeoutMs)), timeoutMs);
-    const signal = controller.signal;
-    // One promise per run that rejects on abort; racing it is cheaper than a listener per await.
+    // One promise per run that rejects on abort, rejected where the run is aborted: racing it is
+    // cheaper than a listener per await, and needs no listener on the run's own signal.
+    let rejectAborted!: (reason: unknown) => void;
     this.aborted = new Promise<never>((_, reject) => {
-      signal.addEventListener('abort', () => reject(abortReason(signal)), { once: true });
+      rejectAborted = reject;
     });
     this.aborted.catch(() => {});
+    const abort = (reason: unknown) => {
+      if (controller.signal.aborted) return;
+      controller.abort(reason);
+      rejectAborted(abortReason(controller.signal));
+    };
+    const onCallerAbort = () => abort(callerSignal.reason ?? new PTCAbortError('The run was cancelled'));
+    if (callerSignal.aborted) onCallerAbort();
+    else if (callerSignal !== NEVER_ABORTED) callerSignal.addEventListener('abort', onCallerAbort, { once: true });
+    const timer = setTimeout(() => abort(new PTCTimeoutError(`The run timed out after ${timeoutMs} ms`, timeoutMs)), timeoutMs);
+    const signal = controller.signal;
     let openPromise: Promise<SandboxSession> | undefined;
     let outcome: Outcome;
     try {
@@ -543,6 +552,7 @@ class RunState {
   private async loop(openPromise: Promise<SandboxSession> | undefined, signal: AbortSignal): Promise<Outcome> {
     const options = this.agent.resolved;
     const protectedPaths = new Set(this.plan.acceptanceTests.map((file) => normalizeRelativePath(file.path)));
+    const protectedList = [...protectedPaths];
     const acceptanceFiles = this.plan.acceptanceTests.map((file) => ({ path: normalizeRelativePath(file.path), content: file.content }));
     let session: SandboxSession | undefined;
     let previousFiles: GeneratedFile[] = [];
@@ -560,11 +570,13 @@ class RunState {
         testPreset: this.preset,
         previousFiles,
         failures: previousReport ? failingCases(previousReport) : [],
-        protectedPaths: [...protectedPaths],
-        ...(previousReport ? { previousReport } : {}),
-        ...(problem !== undefined ? { problem } : {}),
-        ...(this.plan.budget.maxTokens !== undefined ? { remainingTokens: Math.max(0, this.plan.budget.maxTokens - totalTokens(this.usage)) } : {}),
+        protectedPaths: protectedList,
       };
+      // Assigned, not spread: exactOptionalPropertyTypes wants absent keys, and spreads are slow.
+      const optional = request as { -readonly [Key in keyof GenerationRequest]: GenerationRequest[Key] };
+      if (previousReport) optional.previousReport = previousReport;
+      if (problem !== undefined) optional.problem = problem;
+      if (this.plan.budget.maxTokens !== undefined) optional.remainingTokens = Math.max(0, this.plan.budget.maxTokens - totalTokens(this.usage));
       const record: IterationRecord = { iteration, files: [], usage: emptyUsage(), generationMs: 0, testMs: 0 };
       this.iterations.push(record);
 
@@ -608,7 +620,7 @@ class RunState {
       if (output.notes !== undefined) record.notes = this.agent.redact.text(output.notes);
 
       // 2. Check what the model wrote before any sandbox sees it.
-      const checked = checkGeneratedFiles(output.files, { ...options.fileLimits, protectedPaths });
+      const checked = checkGeneratedFiles(output.files, options.fileLimits, protectedPaths);
       for (const notice of checked.notices) this.warn('OUTPUT_DUPLICATE', `iteration ${iteration}: ${notice}`);
       this.emit('generation:end', { iteration, files: checked.files.length, usage: record.usage, durationMs: record.generationMs });
       if (checked.violations.length > 0) {
@@ -647,7 +659,9 @@ class RunState {
         await this.guard(session.writeFiles(checked.files.map(({ path, content }) => ({ path, content })), { signal }));
         writtenPaths = currentPaths;
         const testFiles = [...acceptanceFiles.map((file) => file.path), ...checked.files.filter((file) => file.kind === 'test').map((file) => file.path)];
-        this.emit('tests:start', { iteration, command: formatCommand(this.preset.appendTestFiles ? [...this.preset.command, ...testFiles] : this.preset.command) });
+        if (this.agent.isObserved('tests:start', this.observer)) {
+          this.emit('tests:start', { iteration, command: formatCommand(this.preset.appendTestFiles ? [...this.preset.command, ...testFiles] : this.preset.command) });
+        }
         const remainingMs = Math.max(1, (this.plan.timeoutMs ?? options.defaultTimeoutMs) - (performance.now() - this.started));
         const report = await this.guard(
           runTests(session, this.preset, { timeoutMs: Math.min(options.testTimeoutMs, remainingMs), signal, testFiles }),

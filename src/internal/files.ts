@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { BundleFile, GeneratedFile, GeneratedFileInput } from '../bundle.js';
 import { GeneratedFileSchema } from '../bundle.js';
 import { PathSafetyError } from '../errors.js';
@@ -18,8 +18,12 @@ export interface CheckedFiles {
   notices: string[];
 }
 
+// crypto.hash (Node >= 20.12) is a one-shot digest about three times faster than createHash for
+// the small files models write; older Node 20 releases fall back to createHash.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 export function sha256(content: string): string {
-  return createHash('sha256').update(content, 'utf8').digest('hex');
+  return oneShotHash ? oneShotHash('sha256', content, 'hex') : crypto.createHash('sha256').update(content, 'utf8').digest('hex');
 }
 
 /**
@@ -29,7 +33,8 @@ export function sha256(content: string): string {
  */
 export function checkGeneratedFiles(
   input: readonly GeneratedFileInput[] | unknown,
-  options: FileLimits & { protectedPaths: ReadonlySet<string> },
+  options: FileLimits,
+  protectedPaths: ReadonlySet<string>,
 ): CheckedFiles {
   const violations: string[] = [];
   const notices: string[] = [];
@@ -54,7 +59,7 @@ export function checkGeneratedFiles(
       violations.push(error instanceof PathSafetyError ? error.message : `file #${index + 1} has an invalid path`);
       continue;
     }
-    if (options.protectedPaths.has(path)) {
+    if (protectedPaths.has(path)) {
       violations.push(`${path} is an acceptance test supplied by the user; it must not be written or changed`);
       continue;
     }
@@ -74,7 +79,7 @@ export function checkGeneratedFiles(
   if (totalBytes > options.maxTotalBytes) {
     violations.push(`the files total ${totalBytes} bytes; at most ${options.maxTotalBytes} bytes are allowed`);
   }
-  const paths = new Set([...byPath.keys(), ...options.protectedPaths]);
+  const paths = new Set([...byPath.keys(), ...protectedPaths]);
   for (const path of byPath.keys()) {
     for (let slash = path.indexOf('/'); slash !== -1; slash = path.indexOf('/', slash + 1)) {
       const directory = path.slice(0, slash);
@@ -85,5 +90,16 @@ export function checkGeneratedFiles(
 }
 
 export function toBundleFile(file: GeneratedFile, acceptance = false): BundleFile {
-  return { ...file, sha256: sha256(file.content), bytes: Buffer.byteLength(file.content, 'utf8'), acceptance };
+  // Built field by field: spreading zod's output objects was the hottest line of a run.
+  const bundled: BundleFile = {
+    path: file.path,
+    content: file.content,
+    kind: file.kind,
+    sha256: sha256(file.content),
+    bytes: Buffer.byteLength(file.content, 'utf8'),
+    acceptance,
+  };
+  if (file.language !== undefined) bundled.language = file.language;
+  if (file.description !== undefined) bundled.description = file.description;
+  return bundled;
 }

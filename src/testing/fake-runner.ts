@@ -61,6 +61,8 @@ export interface FakeSandboxRunnerOptions {
   faults?: { open?: FakeFault; writeFiles?: FakeFault; run?: FakeFault; readFile?: FakeFault; close?: Error };
   /** 0-based call index at which the `run`/`writeFiles` faults fire. @default every call */
   faultOnCall?: number;
+  /** Keep every session and open spec for inspection; turn off for long benchmarks. @default true */
+  retainSessions?: boolean;
 }
 
 /**
@@ -88,7 +90,8 @@ export class FakeSandboxRunner implements SandboxRunner {
   }
 
   async open(spec: SandboxOpenSpec): Promise<SandboxSession> {
-    this.openSpecs.push(spec);
+    const retain = this.options.retainSessions ?? true;
+    if (retain) this.openSpecs.push(spec);
     if (spec.signal.aborted) throw abortReason(spec.signal);
     await applyFault(this.options.faults?.open, spec.signal, 'open');
     const latency = (this.options.openLatencyMs ?? 0) + (spec.dependencies.length > 0 ? (this.options.installLatencyMs ?? 0) : 0);
@@ -98,7 +101,7 @@ export class FakeSandboxRunner implements SandboxRunner {
     }
     this.opened += 1;
     const session = new FakeSandboxSession(`${this.id}-${this.opened}`, this, spec);
-    this.sessions.push(session);
+    if (retain) this.sessions.push(session);
     return session;
   }
 

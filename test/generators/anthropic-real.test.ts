@@ -29,8 +29,7 @@ describe.skipIf(!apiKey)(`AnthropicCodeGenerator against the real API${apiKey ? 
         maxFiles: 50,
         maxFileBytes: 1_000_000,
         maxTotalBytes: 5_000_000,
-        protectedPaths: new Set(['tests/test_acceptance.py']),
-      });
+      }, new Set(['tests/test_acceptance.py']));
       expect(checked.violations).toEqual([]);
       expect(checked.files.some((file) => file.kind === 'test')).toBe(true);
       expect(checked.files.some((file) => file.kind === 'source' && file.content.includes('def add'))).toBe(true);
