@@ -8,6 +8,7 @@ export default defineConfig({
     anthropic: 'src/generators/anthropic.ts',
     daytona: 'src/runners/daytona.ts',
     redis: 'src/caches/redis.ts',
+    'roma/index': 'src/roma/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -18,6 +18,7 @@ import {
 } from './bundle.js';
 import { cacheKey as computeCacheKey } from './cache-key.js';
 import { KeyvCache } from './caches/keyv.js';
+import { LocalSandboxRunner } from './runners/local.js';
 import type { Cache } from './contracts/cache.js';
 import type { CodeGenerator, GenerationRequest } from './contracts/code-generator.js';
 import type { SandboxRunner, SandboxSession } from './contracts/sandbox-runner.js';
@@ -43,8 +44,8 @@ export interface FileLimitOptions {
 export interface PTCAgentOptions {
   /** Writes the code and tests. */
   generator: CodeGenerator;
-  /** Runs the tests. */
-  runner: SandboxRunner;
+  /** Runs the tests. @default new LocalSandboxRunner() (isolation 'auto') */
+  runner?: SandboxRunner;
   /** Where bundles are stored between runs; `false` turns caching off. @default new KeyvCache() (in memory) */
   cache?: Cache | false;
   /** Runs executing at once; the rest wait in a FIFO queue. @default 10 */
@@ -92,7 +93,8 @@ export interface AgentStats {
   p95DurationMs: number;
 }
 
-type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPresets' | 'fileLimits' | 'secrets'>> & {
+type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPresets' | 'fileLimits' | 'secrets' | 'runner'>> & {
+  runner: SandboxRunner;
   cache: Cache | undefined;
   testPresets: Record<Language, TestPreset>;
   fileLimits: Required<FileLimitOptions>;
@@ -814,7 +816,8 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 
 function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
   if (!options || typeof options !== 'object') throw new TypeError('PTCAgent options are required');
-  const { generator, runner } = options;
+  const { generator } = options;
+  const runner = options.runner ?? new LocalSandboxRunner();
   if (!generator || typeof generator.generate !== 'function' || typeof generator.id !== 'string') {
     throw new TypeError('generator must be a CodeGenerator (an object with an id and generate())');
   }

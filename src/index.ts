@@ -85,3 +85,4 @@ export { cacheKey, canonicalPlan, CACHE_FORMAT_VERSION, type CacheKeyParts } fro
 export { writeBundle, type WriteBundleOptions, type WriteBundleResult } from './write-bundle.js';
 export { normalizeRelativePath, isSafeRelativePath } from './internal/paths.js';
 export { KeyvCache, DEFAULT_CACHE_NAMESPACE, type KeyvCacheOptions, type CacheWarning, type CacheEntry } from './caches/keyv.js';
+export { LocalSandboxRunner, type LocalSandboxRunnerOptions, type LocalIsolation } from './runners/local.js';

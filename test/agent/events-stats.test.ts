@@ -138,8 +138,19 @@ describe('options', () => {
     );
   });
 
-  test('a missing generator or runner is a TypeError', () => {
+  test('a missing generator, or a runner that is not one, is a TypeError', () => {
     expect(() => new PTCAgent({ runner: new FakeSandboxRunner() } as never)).toThrow(TypeError);
-    expect(() => new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }) } as never)).toThrow(/runner/);
+    expect(() => new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner: {} as never })).toThrow(/runner/);
+  });
+
+  test('the embedded defaults: the local runner and an in-memory cache, with no I/O at construction', async () => {
+    const generator = new ScriptedCodeGenerator({ files: FIXED });
+    const agent = new PTCAgent({ generator });
+    expect(agent.stats().total).toBe(0);
+    // Testing off keeps this offline and instant; the cache default is what makes the second call a hit.
+    await agent.execute({ ...PLAN, enableTesting: false, cacheStrategy: 'always' });
+    const second = await agent.execute({ ...PLAN, enableTesting: false, cacheStrategy: 'always' });
+    expect(second.fromCache).toBe(true);
+    expect(generator.calls).toHaveLength(1);
   });
 });

@@ -95,10 +95,21 @@ async function install(options: EnsureDependenciesOptions, ecosystem: Ecosystem,
   const staging = join(options.cacheDirectory, `.staging-${process.pid}-${randomBytes(6).toString('hex')}`);
   await mkdir(staging, { recursive: true });
   const specs = [...new Set(options.dependencies)].sort();
+  // One budget for every step of the install, not one per step.
+  const deadline = performance.now() + options.installTimeoutMs;
+  const remainingMs = () => Math.max(1, Math.round(deadline - performance.now()));
+  const timedOut = () =>
+    new SandboxError(`Installing ${describeSet(specs)} timed out after ${options.installTimeoutMs} ms`, {
+      code: 'DEPENDENCY_INSTALL_FAILED',
+      cause: new PTCTimeoutError('dependency install timed out', options.installTimeoutMs),
+    });
   try {
     let argv: string[];
     if (ecosystem === 'python') {
-      argv = ['python3', '-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-warn-script-location', '--target', join(staging, 'site-packages'), ...specs];
+      // pip through the interpreter itself, not a version-manager shim: pyenv's shim re-runs
+      // `pyenv rehash` after `-m pip install`, which fails (exit 1) on a read-only system.
+      const python = await resolvePython(options, staging, signal, remainingMs(), timedOut);
+      argv = [python, '-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-warn-script-location', '--target', join(staging, 'site-packages'), ...specs];
     } else {
       await writeFile(join(staging, 'package.json'), `${JSON.stringify({ name: 'ptc-agent-dependencies', private: true }, null, 2)}\n`);
       // Install scripts are arbitrary code from the registry; packages that need one are rare
@@ -108,18 +119,13 @@ async function install(options: EnsureDependenciesOptions, ecosystem: Ecosystem,
     const result = await options.execute(argv, {
       cwd: staging,
       writablePaths: [staging, downloads],
-      timeoutMs: options.installTimeoutMs,
+      timeoutMs: remainingMs(),
       signal,
     });
-    if (result.timedOut) {
-      throw new SandboxError(`Installing ${describeSet(specs)} timed out after ${options.installTimeoutMs} ms`, {
-        code: 'DEPENDENCY_INSTALL_FAILED',
-        cause: new PTCTimeoutError('dependency install timed out', options.installTimeoutMs),
-      });
-    }
+    if (result.timedOut) throw timedOut();
     if (result.exitCode !== 0) {
       const output = tail(`${result.stderr}\n${result.stdout}`.trim(), 2_000);
-      throw new SandboxError(`Installing ${describeSet(specs)} failed (${argv[0]} exited with ${result.exitCode ?? 'a signal'}):\n${output}`, {
+      throw new SandboxError(`Installing ${describeSet(specs)} failed (${ecosystem === 'python' ? 'pip' : 'npm'} exited with ${result.exitCode ?? 'a signal'}):\n${output}`, {
         code: 'DEPENDENCY_INSTALL_FAILED',
       });
     }
@@ -139,6 +145,24 @@ async function install(options: EnsureDependenciesOptions, ecosystem: Ecosystem,
       cause: error,
     });
   }
+}
+
+async function resolvePython(
+  options: EnsureDependenciesOptions,
+  cwd: string,
+  signal: AbortSignal,
+  timeoutMs: number,
+  timedOut: () => Error,
+): Promise<string> {
+  const result = await options.execute(['python3', '-c', 'import sys; print(sys.executable)'], { cwd, writablePaths: [cwd], timeoutMs, signal });
+  if (result.timedOut) throw timedOut();
+  const executable = result.stdout.trim().split('\n').at(-1) ?? '';
+  if (result.exitCode !== 0 || !executable.startsWith('/')) {
+    throw new SandboxError(`Python dependencies need python3 on the sandbox PATH: ${tail(result.stderr.trim(), 500) || 'python3 did not start'}`, {
+      code: 'DEPENDENCY_INSTALL_FAILED',
+    });
+  }
+  return executable;
 }
 
 function describeSet(specs: readonly string[]): string {

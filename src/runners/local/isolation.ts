@@ -103,7 +103,8 @@ function safeHomedir(): string | undefined {
 /** `prlimit` arguments for the limits; the nproc value is computed per run (see `processLimit`). */
 export function prlimitArguments(limits: ResourceLimits, nproc: number | undefined): string[] {
   const args = [
-    `--cpu=${limits.maxCpuSeconds}`,
+    // Soft below hard: the soft limit sends SIGXCPU (which says why), the hard one SIGKILL.
+    `--cpu=${limits.maxCpuSeconds}:${limits.maxCpuSeconds + 1}`,
     `--data=${limits.maxMemoryBytes}`,
     `--fsize=${limits.maxFileSizeBytes}`,
     '--core=0',

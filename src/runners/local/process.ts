@@ -60,6 +60,11 @@ export interface RunProcessOptions {
   readonly signal: AbortSignal;
   /** Kept of stdout and of stderr each, in bytes. */
   readonly maxOutputBytes: number;
+  /**
+   * The command runs under a wrapper (bwrap) that turns a signal death into exit code 128 + n:
+   * such codes get the same explanatory note as a direct signal death.
+   */
+  readonly signalAsExitCode?: boolean;
   /** Extra cleanup that must also reach processes outside the process group (a pids cgroup). */
   readonly killAll?: () => Promise<void>;
 }
@@ -154,7 +159,8 @@ export function runProcess(argv: readonly string[], options: RunProcessOptions):
     });
     child.on('exit', (code, signal) => {
       exitCode = code;
-      if (signal && !timedOut && !aborted) stderr.push(Buffer.from(`\n[the process was killed by ${signal}${SIGNAL_HINTS[signal] ?? ''}]\n`));
+      const killedBy = signal ?? (options.signalAsExitCode && code !== null ? SIGNAL_BY_EXIT_CODE[code] : undefined);
+      if (killedBy && !timedOut && !aborted) stderr.push(Buffer.from(`\n[the process was killed by ${killedBy}${SIGNAL_HINTS[killedBy] ?? ''}]\n`));
       // Kill leftovers now, so a background process cannot keep the pipes open for long.
       killEverything();
       graceTimer = setTimeout(finish, DRAIN_GRACE_MS);
@@ -162,6 +168,8 @@ export function runProcess(argv: readonly string[], options: RunProcessOptions):
     child.on('close', finish);
   });
 }
+
+const SIGNAL_BY_EXIT_CODE: Readonly<Record<number, NodeJS.Signals>> = { 137: 'SIGKILL', 139: 'SIGSEGV', 152: 'SIGXCPU', 153: 'SIGXFSZ' };
 
 // Signals the resource limits send, explained for the model reading the output.
 const SIGNAL_HINTS: Partial<Record<NodeJS.Signals, string>> = {

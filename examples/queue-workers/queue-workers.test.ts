@@ -1,0 +1,122 @@
+/**
+ * Scale-out for real: a redis-server, two worker processes (node --import tsx worker.ts) with
+ * the scripted generator and the local runner (real pytest), and the producer in this process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { RedisServer, redisSkipReason } from '../../test/helpers/redis-server.js';
+import { PlanProducer, type SubmittedPlan } from './producer.js';
+import type { WorkerEvent } from './worker.js';
+
+const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+const QUEUE = `ptc-test-${process.pid}`;
+const PLANS = [1, 2, 3, 4].map((variant) => ({
+  execution_id: `calc-${variant}`,
+  scaffolding: { task_description: `Build a simple calculator CLI (variant ${variant})`, requirements: ['Add, subtract, multiply, divide operations'] },
+  timeout_seconds: 120,
+}));
+
+interface WorkerProcess {
+  child: ChildProcess;
+  events: WorkerEvent[];
+  stderr: string;
+  exited: Promise<void>;
+}
+
+function startWorkerProcess(redisUrl: string): WorkerProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redisUrl, PTC_QUEUE: QUEUE, PTC_WORKER_CONCURRENCY: '1', PTC_SCRIPT_LATENCY_MS: '200' };
+  // The workers must take the offline defaults whatever this machine has configured.
+  for (const name of ['ANTHROPIC_API_KEY', 'DAYTONA_API_KEY', 'PTC_SCRIPT', 'MAX_CONCURRENT_EXECUTIONS']) delete env[name];
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const record: WorkerProcess = { child, events: [], stderr: '', exited: new Promise((resolve) => child.once('exit', () => resolve())) };
+  let buffer = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    let end: number;
+    while ((end = buffer.indexOf('\n')) !== -1) {
+      const line = buffer.slice(0, end).trim();
+      buffer = buffer.slice(end + 1);
+      if (line.startsWith('{')) record.events.push(JSON.parse(line) as WorkerEvent);
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    record.stderr = (record.stderr + chunk.toString('utf8')).slice(-4_000);
+  });
+  return record;
+}
+
+async function waitFor(what: string, condition: () => boolean, workers: readonly WorkerProcess[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; worker stderr:\n${workers.map((worker) => worker.stderr).join('\n---\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function stopWorker(worker: WorkerProcess): Promise<void> {
+  if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
+  worker.child.kill('SIGTERM');
+  const escalate = setTimeout(() => worker.child.kill('SIGKILL'), 10_000);
+  await worker.exited;
+  clearTimeout(escalate);
+}
+
+describe.skipIf(redisSkipReason !== undefined)(`queue workers on a real Redis${redisSkipReason ? ` (SKIPPED: ${redisSkipReason})` : ''}`, () => {
+  let redis: RedisServer | undefined;
+  let producer: PlanProducer | undefined;
+  const workers: WorkerProcess[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    workers.push(startWorkerProcess(redis.url), startWorkerProcess(redis.url));
+    producer = new PlanProducer({ redisUrl: redis.url, queueName: QUEUE, resultTimeoutMs: 60_000 });
+    await producer.ready();
+    await waitFor('both workers to be ready', () => workers.every((worker) => worker.events.some((event) => event.event === 'ready')), workers);
+  }, 30_000);
+
+  afterAll(async () => {
+    await Promise.allSettled(workers.map(stopWorker));
+    await producer?.close();
+    await redis?.stop();
+  }, 30_000);
+
+  test('two workers complete every plan exactly once; a duplicate plan is a cache hit', { timeout: 60_000 }, async () => {
+    const completions = new Map<string, number>();
+    producer!.events.on('completed', ({ jobId }) => completions.set(jobId, (completions.get(jobId) ?? 0) + 1));
+
+    const results: SubmittedPlan[] = await Promise.all(PLANS.map((plan) => producer!.submit(plan)));
+    for (const [index, { jobId, result }] of results.entries()) {
+      expect(jobId).toBe(PLANS[index]!.execution_id);
+      expect(result).toMatchObject({ execution_id: PLANS[index]!.execution_id, status: 'SUCCESS', from_cache: false });
+      // Real pytest ran the bundled calculator's three tests.
+      expect(result.test_results).toMatchObject({ exit_code: 0, tests_passed: 3, tests_failed: 0 });
+    }
+
+    // The first plan again, under a new execution id, after its twin finished: the other
+    // worker's process may take it, and the shared Redis cache answers.
+    const duplicate = await producer!.submit({ ...PLANS[0], execution_id: 'calc-1-again' });
+    expect(duplicate.result).toMatchObject({ execution_id: 'calc-1-again', status: 'SUCCESS', from_cache: true, llm_usage: [] });
+    expect(duplicate.result.artifacts).toEqual(results[0]!.result.artifacts);
+
+    await Promise.all(workers.map(stopWorker));
+    const jobIds = [...PLANS.map((plan) => plan.execution_id), 'calc-1-again'];
+    // Exactly once, as the queue saw it…
+    await waitFor('every completion event', () => jobIds.every((id) => completions.has(id)), workers, 5_000);
+    for (const id of jobIds) expect(completions.get(id)).toBe(1);
+    const counts = await producer!.queue.getJobCounts('completed', 'failed', 'active', 'wait');
+    expect(counts).toEqual({ completed: jobIds.length, failed: 0, active: 0, wait: 0 });
+    for (const id of jobIds) expect((await producer!.queue.getJob(id))?.attemptsMade).toBe(1);
+
+    // …and as the workers saw it: each job completed in one worker, once.
+    const done = workers.flatMap((worker) => worker.events.filter((event) => event.event === 'completed'));
+    expect(done.map((event) => event.jobId).sort()).toEqual([...jobIds].sort());
+    for (const worker of workers) expect(worker.events.filter((event) => event.event === 'completed').length).toBeGreaterThan(0);
+
+    // Four distinct plans, each green at its first iteration: four generations in all, none for the duplicate.
+    const stopped = workers.map((worker) => worker.events.find((event) => event.event === 'stopped'));
+    expect(stopped.every((event) => event !== undefined)).toBe(true);
+    expect(stopped.reduce((sum, event) => sum + Number(event!.generatorCalls), 0)).toBe(PLANS.length);
+    expect(stopped.reduce((sum, event) => sum + Number(event!.completed), 0)).toBe(jobIds.length);
+  });
+});

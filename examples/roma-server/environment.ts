@@ -1,0 +1,227 @@
+/**
+ * Builds a PTCAgent from environment variables, falling back to the embedded defaults:
+ *
+ * | variable | when set | when not set |
+ * |---|---|---|
+ * | `ANTHROPIC_API_KEY` | `AnthropicCodeGenerator` (model `ANTHROPIC_MODEL` if given) | scripted generator reading `PTC_SCRIPT` |
+ * | `DAYTONA_API_KEY` | `DaytonaSandboxRunner` | `LocalSandboxRunner` (isolation `PTC_ISOLATION`, default `auto`) |
+ * | `REDIS_URL` | Redis cache (namespace `PTC_CACHE_NAMESPACE`, default `ptc-agent`) | in-memory `KeyvCache` |
+ * | `MAX_CONCURRENT_EXECUTIONS` | runs at once | 10 |
+ *
+ * Shared by the ROMA server and the queue workers.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { GeneratedFileSchema } from '../../src/bundle.js';
+import type { Cache } from '../../src/contracts/cache.js';
+import type { CodeGenerator, GenerationContext, GenerationRequest, GenerationResult } from '../../src/contracts/code-generator.js';
+import type { SandboxRunner } from '../../src/contracts/sandbox-runner.js';
+import { GenerationError } from '../../src/errors.js';
+import { PTCAgent } from '../../src/agent.js';
+import { KeyvCache } from '../../src/caches/keyv.js';
+import { ScriptedCodeGenerator, type ScriptedStep } from '../../src/testing/index.js';
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/** What `/health` reports about the parts the environment chose. Never holds a secret. */
+export interface SetupDescription {
+  generator: { kind: 'anthropic' | 'scripted'; id: string; script?: string };
+  runner: { kind: 'daytona' | 'local'; id: string; isolation?: 'bwrap' | 'none' };
+  cache: { kind: 'redis' | 'memory'; namespace?: string };
+  maxConcurrentExecutions: number;
+  /** Plain-language notes, e.g. that no model is called. */
+  notices: string[];
+}
+
+export interface AgentSetup {
+  agent: PTCAgent;
+  description: SetupDescription;
+  /** Model calls made by this process so far (scripted or not). */
+  generatorCalls(): number;
+  /** Closes what the setup opened (the Redis connection, Daytona sandboxes). Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface SetupOptions {
+  /** Receives warnings of the runner and the cache. @default console.warn */
+  onWarning?: (message: string) => void;
+}
+
+/** The script the example ships: a calculator that passes its tests at once. */
+export const DEFAULT_SCRIPT_PATH = fileURLToPath(new URL('./script.example.json', import.meta.url));
+
+/**
+ * `PTC_SCRIPT`: a JSON array with one entry per iteration (the last repeats). An entry is a list
+ * of files (`{ path, content, kind?, language?, description? }`), or `{ "error": "…" }` to make
+ * that iteration's generation fail (`"retryable": true` to let the next iteration try again).
+ */
+const ScriptSchema = z
+  .array(
+    z.union([
+      z.array(GeneratedFileSchema).min(1, { error: 'an iteration needs at least one file' }),
+      z.object({ error: z.string().min(1), retryable: z.boolean().default(false) }),
+    ]),
+  )
+  .min(1, { error: 'the script needs at least one iteration' });
+
+export async function loadScript(path: string): Promise<ScriptedStep[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new TypeError(`PTC_SCRIPT: cannot read ${path}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new TypeError(`PTC_SCRIPT: ${path} is not JSON: ${(error as Error).message}`);
+  }
+  const parsed = ScriptSchema.safeParse(json);
+  if (!parsed.success) throw new TypeError(`PTC_SCRIPT: ${path} is not a valid script:\n${z.prettifyError(parsed.error)}`);
+  return parsed.data.map((entry) =>
+    Array.isArray(entry) ? { files: entry } : { error: new GenerationError(entry.error, { retryable: entry.retryable }) },
+  );
+}
+
+/**
+ * Answers iteration n of every run with entry n of the script (a ScriptedCodeGenerator on its
+ * own counts calls across runs), and counts calls without keeping every request in memory.
+ */
+class IterationScriptedGenerator implements CodeGenerator {
+  readonly id = 'scripted';
+  calls = 0;
+  private readonly inner: ScriptedCodeGenerator;
+
+  constructor(steps: readonly ScriptedStep[], latencyMs: number) {
+    this.inner = new ScriptedCodeGenerator((request) => steps[Math.min(request.iteration - 1, steps.length - 1)]!, { latencyMs });
+  }
+
+  async generate(request: GenerationRequest, context: GenerationContext): Promise<GenerationResult> {
+    this.calls += 1;
+    try {
+      return await this.inner.generate(request, context);
+    } finally {
+      // ScriptedCodeGenerator records every request for tests; a long-running server must not.
+      this.inner.calls.splice(0);
+    }
+  }
+}
+
+function positiveInteger(env: Environment, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function nonNegativeInteger(env: Environment, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`${name} must be an integer >= 0, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/** Reads the environment (and the script file) and builds the agent. Throws a TypeError naming a bad variable. */
+export async function createAgentFromEnvironment(env: Environment = process.env, options: SetupOptions = {}): Promise<AgentSetup> {
+  const warn = options.onWarning ?? ((message: string) => console.warn(message));
+  const notices: string[] = [];
+  const closers: Array<() => Promise<void>> = [];
+  const secrets: string[] = [];
+  const maxConcurrentExecutions = positiveInteger(env, 'MAX_CONCURRENT_EXECUTIONS', 10);
+
+  // The generator.
+  let generator: CodeGenerator;
+  let generatorDescription: SetupDescription['generator'];
+  let generatorCalls: () => number;
+  const anthropicKey = env.ANTHROPIC_API_KEY;
+  if (anthropicKey) {
+    secrets.push(anthropicKey);
+    // Loaded only when used: the Anthropic SDK is an optional peer dependency.
+    const { AnthropicCodeGenerator } = await import('../../src/generators/anthropic.js');
+    const anthropic = new AnthropicCodeGenerator({ apiKey: anthropicKey, ...(env.ANTHROPIC_MODEL ? { model: env.ANTHROPIC_MODEL } : {}) });
+    let calls = 0;
+    generator = {
+      id: anthropic.id,
+      generate: (request, context) => {
+        calls += 1;
+        return anthropic.generate(request, context);
+      },
+    };
+    generatorCalls = () => calls;
+    generatorDescription = { kind: 'anthropic', id: anthropic.id };
+  } else {
+    const scriptPath = env.PTC_SCRIPT || DEFAULT_SCRIPT_PATH;
+    const scripted = new IterationScriptedGenerator(await loadScript(scriptPath), nonNegativeInteger(env, 'PTC_SCRIPT_LATENCY_MS', 0));
+    generator = scripted;
+    generatorCalls = () => scripted.calls;
+    generatorDescription = { kind: 'scripted', id: scripted.id, script: scriptPath };
+    notices.push(
+      `No ANTHROPIC_API_KEY: the SCRIPTED generator answers every plan from ${env.PTC_SCRIPT ? 'PTC_SCRIPT' : 'the bundled example script'} (${scriptPath}); no model is called.`,
+    );
+  }
+
+  // The sandbox runner.
+  let runner: SandboxRunner;
+  let runnerDescription: SetupDescription['runner'];
+  const daytonaKey = env.DAYTONA_API_KEY;
+  if (daytonaKey) {
+    secrets.push(daytonaKey);
+    const { DaytonaSandboxRunner } = await import('../../src/runners/daytona.js');
+    const daytona = new DaytonaSandboxRunner({
+      apiKey: daytonaKey,
+      ...(env.DAYTONA_API_URL ? { apiUrl: env.DAYTONA_API_URL } : {}),
+      onWarning: (message) => warn(message),
+    });
+    closers.push(() => daytona.dispose());
+    runner = daytona;
+    runnerDescription = { kind: 'daytona', id: daytona.id };
+  } else {
+    const isolation = env.PTC_ISOLATION ?? 'auto';
+    if (isolation !== 'auto' && isolation !== 'bwrap' && isolation !== 'none') {
+      throw new TypeError(`PTC_ISOLATION must be auto, bwrap or none, got ${JSON.stringify(isolation)}`);
+    }
+    const { LocalSandboxRunner } = await import('../../src/runners/local.js');
+    const local = new LocalSandboxRunner({ isolation, onWarning: (message) => warn(message) });
+    runner = local;
+    runnerDescription = { kind: 'local', id: local.id, isolation: await local.effectiveIsolation() };
+    if (runnerDescription.isolation === 'none') notices.push('The local runner has no bubblewrap jail here: generated code runs with resource limits only.');
+  }
+
+  // The cache.
+  let cache: Cache;
+  let cacheDescription: SetupDescription['cache'];
+  const redisUrl = env.REDIS_URL;
+  if (redisUrl) {
+    const namespace = env.PTC_CACHE_NAMESPACE || 'ptc-agent';
+    const { createRedisCache } = await import('../../src/caches/redis.js');
+    const redis = createRedisCache(redisUrl, { namespace, onWarning: (warning) => warn(`cache: ${warning.message}`) });
+    closers.push(() => redis.disconnect());
+    try {
+      const password = new URL(redisUrl).password;
+      if (password) secrets.push(password, decodeURIComponent(password), redisUrl);
+    } catch {
+      // createRedisCache already rejected a bad URL.
+    }
+    cache = redis;
+    cacheDescription = { kind: 'redis', namespace };
+  } else {
+    cache = new KeyvCache({ onWarning: (warning) => warn(`cache: ${warning.message}`) });
+    cacheDescription = { kind: 'memory' };
+  }
+
+  const agent = new PTCAgent({ generator, runner, cache, maxConcurrent: maxConcurrentExecutions, secrets });
+  let closing: Promise<void> | undefined;
+  return {
+    agent,
+    description: { generator: generatorDescription, runner: runnerDescription, cache: cacheDescription, maxConcurrentExecutions, notices },
+    generatorCalls,
+    close: () => {
+      closing ??= Promise.allSettled(closers.map((close) => close())).then(() => undefined);
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * `ptc-agent/roma`: ROMA's `roma_dspy.ptc` wire contract. Parse its `PTCExecutionPlan`, run it
+ * with a `PTCAgent`, answer its `PTCArtifactResult`, and compute the key its own cache uses.
+ *
+ * ```ts
+ * import { fromRomaPlan, parseRomaPlan, toRomaResult } from 'ptc-agent/roma';
+ * const romaPlan = parseRomaPlan(body);                 // 422 material on error (error.detail)
+ * const bundle = await agent.execute(fromRomaPlan(romaPlan));
+ * return toRomaResult(bundle, { plan: romaPlan });      // HTTP 200, whatever the status
+ * ```
+ */
+export {
+  ROMA_LLM_PROVIDERS,
+  ROMA_CACHE_STRATEGIES,
+  ROMA_EXECUTION_STATUSES,
+  ROMA_ARTIFACT_TYPES,
+  RomaScaffoldingSpecSchema,
+  RomaExecutionPlanSchema,
+  RomaCodeArtifactSchema,
+  RomaTestResultSchema,
+  RomaLLMUsageSchema,
+  RomaArtifactResultSchema,
+  RomaPlanValidationError,
+  parseRomaPlan,
+  romaErrorDetails,
+  formatNaiveUtc,
+  type RomaLLMProvider,
+  type RomaCacheStrategy,
+  type RomaExecutionStatus,
+  type RomaArtifactType,
+  type RomaScaffoldingSpec,
+  type RomaScaffoldingSpecInput,
+  type RomaExecutionPlan,
+  type RomaExecutionPlanInput,
+  type RomaCodeArtifact,
+  type RomaCodeArtifactInput,
+  type RomaTestResult,
+  type RomaTestResultInput,
+  type RomaLLMUsage,
+  type RomaLLMUsageInput,
+  type RomaArtifactResult,
+  type RomaArtifactResultInput,
+  type RomaErrorDetail,
+} from './schemas.js';
+export {
+  fromRomaPlan,
+  toRomaResult,
+  romaCacheKey,
+  romaFailureResult,
+  romaExtrasOf,
+  romaProviderOf,
+  toRomaStatus,
+  fromRomaStatus,
+  toRomaArtifactType,
+  fromRomaArtifactType,
+  type FromRomaPlanOptions,
+  type ToRomaResultOptions,
+  type RomaPlanExtras,
+} from './codec.js';
+export { pythonJsonDumps, pythonStrip, pythonFloatRepr, comparePythonStrings } from './python-json.js';

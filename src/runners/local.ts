@@ -1,0 +1,503 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, realpath, rm, symlink } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type {
+  CommandResult,
+  RunOptions,
+  SandboxFile,
+  SandboxOpenSpec,
+  SandboxRunner,
+  SandboxSession,
+} from '../contracts/sandbox-runner.js';
+import { isPTCError, SandboxError } from '../errors.js';
+import { abortReason, throwIfAborted } from '../internal/async.js';
+import { ensureDependencies, type InstalledDependencies } from './local/dependencies.js';
+import {
+  bubblewrapArguments,
+  findPidsCgroupParent,
+  PidsCgroup,
+  prlimitArguments,
+  probe,
+  probeBubblewrap,
+  processLimit,
+  type ResourceLimits,
+} from './local/isolation.js';
+import { runProcess } from './local/process.js';
+import { Workspace } from './local/workspace.js';
+
+export type LocalIsolation = 'auto' | 'bwrap' | 'none';
+
+export interface LocalSandboxRunnerOptions {
+  /**
+   * `bwrap`: every command runs in a bubblewrap jail (open fails when bwrap is unusable).
+   * `none`: no jail, only the limits and the explicit environment. `auto`: bwrap where it
+   * works, otherwise `none` with a warning.
+   * @default 'auto'
+   */
+  isolation?: LocalIsolation;
+  /** Directory in which each session's temporary workspace is created. @default os.tmpdir() */
+  workspaceRoot?: string;
+  /** Where installed dependency sets are kept and reused, keyed by the set. @default join(os.tmpdir(), 'ptc-agent-deps') */
+  cacheDirectory?: string;
+  /** Wall-clock limit of one dependency installation, in ms. @default 300000 */
+  installTimeoutMs?: number;
+  /** CPU seconds per process of a command (RLIMIT_CPU). @default 120 */
+  maxCpuSeconds?: number;
+  /** Private writable memory per process (RLIMIT_DATA), in bytes. @default 2147483648 (2 GiB) */
+  maxMemoryBytes?: number;
+  /** Processes a command may have at once (pids cgroup as root, RLIMIT_NPROC otherwise). @default 256 */
+  maxProcesses?: number;
+  /** Largest file a command may write (RLIMIT_FSIZE), in bytes. @default 268435456 (256 MiB) */
+  maxFileSizeBytes?: number;
+  /** Kept of stdout and of stderr each (head and tail), in bytes; the middle is dropped. @default 1048576 */
+  maxOutputBytes?: number;
+  /** Longest file `readFile` returns, in bytes; longer files are cut. @default 16777216 */
+  maxReadFileBytes?: number;
+  /** Extra environment for every command of every session (the allowlist's user part). @default {} */
+  env?: Readonly<Record<string, string>>;
+  /** PATH inside the sandbox. @default process.env.PATH, or '/usr/local/bin:/usr/bin:/bin' */
+  path?: string;
+  /** LANG inside the sandbox. @default 'C.UTF-8' */
+  locale?: string;
+  /** Extra host paths visible read-only inside the bwrap jail (files or directories). @default [] */
+  readOnlyPaths?: readonly string[];
+  /**
+   * Dependency installs (never test runs) see the host's `PIP_*` and `npm_config_*` variables and
+   * the user's pip.conf and .npmrc, so private indexes and mirrors keep working.
+   * @default true
+   */
+  inheritPackageManagerConfig?: boolean;
+  /** Extra environment for dependency installs only. @default {} */
+  installEnv?: Readonly<Record<string, string>>;
+  /**
+   * For `typescript`, `open` fails with `TEST_PRESET_UNAVAILABLE` when the tsx loader does not
+   * resolve in the workspace. Turn off for presets that bring their own TypeScript support.
+   * @default true
+   */
+  requireTypeScriptLoader?: boolean;
+  /** The bubblewrap executable. @default 'bwrap' */
+  bwrapPath?: string;
+  /** The prlimit executable (util-linux) that applies the resource limits. @default 'prlimit' */
+  prlimitPath?: string;
+  /** Receives warnings (no bwrap under `auto`, limits that cannot be applied). @default process.emitWarning */
+  onWarning?: (message: string) => void;
+}
+
+interface ResolvedOptions {
+  isolation: LocalIsolation;
+  workspaceRoot: string;
+  cacheDirectory: string;
+  installTimeoutMs: number;
+  limits: ResourceLimits;
+  maxOutputBytes: number;
+  maxReadFileBytes: number;
+  env: Readonly<Record<string, string>>;
+  path: string;
+  locale: string;
+  readOnlyPaths: readonly string[];
+  inheritPackageManagerConfig: boolean;
+  installEnv: Readonly<Record<string, string>>;
+  requireTypeScriptLoader: boolean;
+  bwrapPath: string;
+  prlimitPath: string;
+  onWarning: (message: string) => void;
+}
+
+/** What this machine offers, found out once per runner on the first `open`. */
+interface HostCapabilities {
+  bwrap: boolean;
+  prlimit: boolean;
+  /** Parent for per-command pids cgroups; only used as root, where RLIMIT_NPROC does not apply. */
+  pidsCgroupParent: string | undefined;
+  root: boolean;
+}
+
+const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function positiveInteger(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`LocalSandboxRunner: options.${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonEmptyString(value: unknown, name: string, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`LocalSandboxRunner: options.${name} must be a non-empty string`);
+  return value;
+}
+
+function environment(value: unknown, name: string): Readonly<Record<string, string>> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`LocalSandboxRunner: options.${name} must be an object of strings`);
+  for (const [key, entry] of Object.entries(value)) {
+    if (!ENVIRONMENT_NAME.test(key) || typeof entry !== 'string' || entry.includes('\u0000')) {
+      throw new TypeError(`LocalSandboxRunner: options.${name}.${key} must be a string under a valid variable name`);
+    }
+  }
+  return { ...(value as Record<string, string>) };
+}
+
+function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('LocalSandboxRunner: options must be an object');
+  const isolation = options.isolation ?? 'auto';
+  if (isolation !== 'auto' && isolation !== 'bwrap' && isolation !== 'none') {
+    throw new TypeError(`LocalSandboxRunner: options.isolation must be 'auto', 'bwrap' or 'none', got ${String(isolation)}`);
+  }
+  const readOnlyPaths = options.readOnlyPaths ?? [];
+  if (!Array.isArray(readOnlyPaths) || readOnlyPaths.some((path) => typeof path !== 'string' || !path.startsWith('/'))) {
+    throw new TypeError('LocalSandboxRunner: options.readOnlyPaths must be absolute paths');
+  }
+  if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new TypeError('LocalSandboxRunner: options.onWarning must be a function');
+  if (options.inheritPackageManagerConfig !== undefined && typeof options.inheritPackageManagerConfig !== 'boolean') {
+    throw new TypeError('LocalSandboxRunner: options.inheritPackageManagerConfig must be a boolean');
+  }
+  if (options.requireTypeScriptLoader !== undefined && typeof options.requireTypeScriptLoader !== 'boolean') {
+    throw new TypeError('LocalSandboxRunner: options.requireTypeScriptLoader must be a boolean');
+  }
+  return {
+    isolation,
+    workspaceRoot: nonEmptyString(options.workspaceRoot, 'workspaceRoot', tmpdir()),
+    cacheDirectory: nonEmptyString(options.cacheDirectory, 'cacheDirectory', join(tmpdir(), 'ptc-agent-deps')),
+    installTimeoutMs: positiveInteger(options.installTimeoutMs, 'installTimeoutMs', 300_000),
+    limits: {
+      maxCpuSeconds: positiveInteger(options.maxCpuSeconds, 'maxCpuSeconds', 120),
+      maxMemoryBytes: positiveInteger(options.maxMemoryBytes, 'maxMemoryBytes', 2 * 1024 ** 3),
+      maxProcesses: positiveInteger(options.maxProcesses, 'maxProcesses', 256),
+      maxFileSizeBytes: positiveInteger(options.maxFileSizeBytes, 'maxFileSizeBytes', 256 * 1024 ** 2),
+    },
+    maxOutputBytes: positiveInteger(options.maxOutputBytes, 'maxOutputBytes', 1024 ** 2),
+    maxReadFileBytes: positiveInteger(options.maxReadFileBytes, 'maxReadFileBytes', 16 * 1024 ** 2),
+    env: environment(options.env, 'env'),
+    path: nonEmptyString(options.path, 'path', process.env.PATH || '/usr/local/bin:/usr/bin:/bin'),
+    locale: nonEmptyString(options.locale, 'locale', 'C.UTF-8'),
+    readOnlyPaths: [...readOnlyPaths],
+    inheritPackageManagerConfig: options.inheritPackageManagerConfig ?? true,
+    installEnv: environment(options.installEnv, 'installEnv'),
+    requireTypeScriptLoader: options.requireTypeScriptLoader ?? true,
+    bwrapPath: nonEmptyString(options.bwrapPath, 'bwrapPath', 'bwrap'),
+    prlimitPath: nonEmptyString(options.prlimitPath, 'prlimitPath', 'prlimit'),
+    onWarning: options.onWarning ?? ((message) => process.emitWarning(message, { code: 'PTC_LOCAL_RUNNER' })),
+  };
+}
+
+interface ExecuteOptions {
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+  readonly jail: { workspace: string; readOnlyPaths: readonly string[]; writablePaths: readonly string[]; network: boolean } | undefined;
+  readonly limits: ResourceLimits | undefined;
+}
+
+/**
+ * The embedded default runner: each session is a fresh temporary workspace on this machine,
+ * commands run in a bubblewrap jail where available, always under resource limits, a
+ * wall-clock timeout that kills the whole process tree, capped output and an explicit
+ * environment (never the host's `process.env`).
+ */
+export class LocalSandboxRunner implements SandboxRunner {
+  readonly id = 'local';
+  private readonly options: ResolvedOptions;
+  private capabilities: Promise<HostCapabilities> | undefined;
+  private readonly warned = new Set<string>();
+
+  constructor(options: LocalSandboxRunnerOptions = {}) {
+    this.options = resolveOptions(options);
+  }
+
+  /** The isolation sessions get on this machine: `bwrap` or `none` (probes once). */
+  async effectiveIsolation(): Promise<'bwrap' | 'none'> {
+    return (await this.host()).bwrap ? 'bwrap' : 'none';
+  }
+
+  async open(spec: SandboxOpenSpec): Promise<SandboxSession> {
+    throwIfAborted(spec.signal);
+    let workspaceDirectory: string | undefined;
+    try {
+      const host = await this.host();
+      throwIfAborted(spec.signal);
+      await mkdir(this.options.workspaceRoot, { recursive: true });
+      workspaceDirectory = await realpath(await mkdtemp(join(this.options.workspaceRoot, 'ptc-workspace-')));
+      const scratch = join(workspaceDirectory, '.ptc', 'tmp');
+      await mkdir(scratch, { recursive: true });
+
+      let installed: InstalledDependencies | undefined;
+      const dependencies = [...new Set(spec.dependencies)];
+      if (dependencies.length > 0) {
+        const started = performance.now();
+        await mkdir(this.options.cacheDirectory, { recursive: true });
+        const cacheDirectory = await realpath(this.options.cacheDirectory);
+        installed = await ensureDependencies({
+          language: spec.language,
+          dependencies,
+          cacheDirectory,
+          installTimeoutMs: this.options.installTimeoutMs,
+          signal: spec.signal,
+          execute: (argv, options) => this.executeInstall(host, cacheDirectory, argv, options),
+        });
+        if (installed.ecosystem === 'node') await symlink(installed.modulesDirectory, join(workspaceDirectory, 'node_modules'), 'dir');
+        spec.onDependenciesInstalled?.({ count: dependencies.length, durationMs: performance.now() - started, reused: installed.reused });
+      }
+      if (spec.language === 'typescript' && this.options.requireTypeScriptLoader) {
+        if (!installed || !existsSync(join(installed.modulesDirectory, 'tsx', 'package.json'))) {
+          throw new SandboxError(
+            "TypeScript tests need the tsx loader (node --import tsx): add 'tsx' to the dependencies (the built-in TypeScript preset's requiredDependencies do) and make sure `npm install tsx` works on this machine",
+            { code: 'TEST_PRESET_UNAVAILABLE' },
+          );
+        }
+      }
+      throwIfAborted(spec.signal);
+
+      const env: Record<string, string> = {
+        PATH: this.options.path,
+        HOME: workspaceDirectory,
+        LANG: this.options.locale,
+        TMPDIR: scratch,
+        ...(installed?.ecosystem === 'python' ? { PYTHONPATH: installed.modulesDirectory } : {}),
+        ...this.options.env,
+        ...spec.env,
+      };
+      const session = new LocalSandboxSession({
+        workspace: new Workspace(workspaceDirectory),
+        env,
+        readOnlyPaths: installed ? [installed.directory, ...this.options.readOnlyPaths] : this.options.readOnlyPaths,
+        jailed: host.bwrap,
+        execute: (argv, options) => this.execute(host, argv, options),
+        maxReadFileBytes: this.options.maxReadFileBytes,
+        limits: this.options.limits,
+      });
+      workspaceDirectory = undefined;
+      return session;
+    } catch (error) {
+      if (workspaceDirectory) await rm(workspaceDirectory, { recursive: true, force: true }).catch(() => {});
+      if (spec.signal.aborted) throw abortReason(spec.signal);
+      if (isPTCError(error)) throw error;
+      throw new SandboxError(`Could not open a local sandbox: ${error instanceof Error ? error.message : String(error)}`, {
+        code: 'SANDBOX_OPEN_FAILED',
+        cause: error,
+      });
+    }
+  }
+
+  private host(): Promise<HostCapabilities> {
+    this.capabilities ??= this.probeHost();
+    // A failed probe (bwrap demanded but missing) is retried on the next open.
+    this.capabilities.catch(() => {
+      this.capabilities = undefined;
+    });
+    return this.capabilities;
+  }
+
+  private async probeHost(): Promise<HostCapabilities> {
+    const root = process.getuid?.() === 0;
+    const [bwrap, prlimit, pidsCgroupParent] = await Promise.all([
+      this.options.isolation === 'none' ? Promise.resolve(false) : probeBubblewrap(this.options.bwrapPath),
+      probe(this.options.prlimitPath, ['--version']),
+      root ? findPidsCgroupParent() : Promise.resolve(undefined),
+    ]);
+    if (this.options.isolation === 'bwrap' && !bwrap) {
+      throw new SandboxError(
+        `isolation 'bwrap' was requested but ${this.options.bwrapPath} is missing or cannot create namespaces here (install bubblewrap, or allow unprivileged user namespaces)`,
+        { code: 'SANDBOX_OPEN_FAILED' },
+      );
+    }
+    if (this.options.isolation === 'auto' && !bwrap) {
+      this.warn('bwrap', 'bubblewrap (bwrap) is not usable on this machine: generated code runs WITHOUT a filesystem/network jail, only with resource limits and an explicit environment. Install bubblewrap, or pass isolation: \'none\' to silence this warning.');
+    }
+    if (!prlimit) {
+      this.warn('prlimit', `${this.options.prlimitPath} (util-linux) was not found: CPU, memory, process and file-size limits are NOT applied; only the wall-clock timeout is.`);
+    }
+    if (root && !pidsCgroupParent) {
+      this.warn('nproc', 'running as root without a writable pids cgroup: the kernel does not apply RLIMIT_NPROC to root, so the process limit (maxProcesses) is not enforced.');
+    }
+    return { bwrap, prlimit, pidsCgroupParent, root };
+  }
+
+  private warn(key: string, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.options.onWarning(`LocalSandboxRunner: ${message}`);
+  }
+
+  /** Runs argv under the limits, in the jail when there is one; owns the per-command pids cgroup. */
+  private async execute(host: HostCapabilities, argv: readonly string[], options: ExecuteOptions): Promise<CommandResult> {
+    const prefix: string[] = [];
+    let cgroup: PidsCgroup | undefined;
+    try {
+      if (options.limits) {
+        if (host.root && host.pidsCgroupParent) {
+          cgroup = await PidsCgroup.create(host.pidsCgroupParent, options.limits.maxProcesses).catch(() => undefined);
+          if (cgroup) prefix.push(...cgroup.wrapperArguments());
+        }
+        if (host.prlimit) {
+          prefix.push(this.options.prlimitPath, ...prlimitArguments(options.limits, host.root ? undefined : processLimit(options.limits.maxProcesses)));
+        }
+      }
+      if (options.jail) {
+        prefix.push(
+          this.options.bwrapPath,
+          ...bubblewrapArguments({
+            workspace: options.jail.workspace,
+            readOnlyPaths: options.jail.readOnlyPaths,
+            writablePaths: options.jail.writablePaths,
+            network: options.jail.network,
+            hostPath: options.env.PATH ?? this.options.path,
+          }),
+        );
+      }
+      const activeCgroup = cgroup;
+      return await runProcess([...prefix, ...argv], {
+        cwd: options.cwd,
+        env: options.env,
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+        maxOutputBytes: this.options.maxOutputBytes,
+        signalAsExitCode: options.jail !== undefined,
+        ...(activeCgroup ? { killAll: () => activeCgroup.killAll() } : {}),
+      });
+    } finally {
+      await cgroup?.dispose();
+    }
+  }
+
+  private executeInstall(
+    host: HostCapabilities,
+    cacheDirectory: string,
+    argv: readonly string[],
+    options: { cwd: string; writablePaths: readonly string[]; timeoutMs: number; signal: AbortSignal },
+  ): Promise<CommandResult> {
+    const downloads = join(cacheDirectory, 'downloads');
+    const env: Record<string, string> = { PATH: this.options.path, HOME: downloads, LANG: this.options.locale, TMPDIR: options.cwd };
+    const readOnlyPaths = [...this.options.readOnlyPaths];
+    if (this.options.inheritPackageManagerConfig) {
+      for (const [name, value] of Object.entries(process.env)) {
+        if (value !== undefined && /^(PIP_|npm_config_|NPM_CONFIG_)/.test(name)) env[name] = value;
+      }
+      const home = safeHomedir();
+      if (home) {
+        const pipConfig = [join(home, '.config', 'pip', 'pip.conf'), join(home, '.pip', 'pip.conf')].find((file) => existsSync(file));
+        if (pipConfig && env.PIP_CONFIG_FILE === undefined) env.PIP_CONFIG_FILE = pipConfig;
+        const npmrc = join(home, '.npmrc');
+        if (existsSync(npmrc) && env.NPM_CONFIG_USERCONFIG === undefined && env.npm_config_userconfig === undefined) env.NPM_CONFIG_USERCONFIG = npmrc;
+      }
+      for (const name of ['PIP_CONFIG_FILE', 'NPM_CONFIG_USERCONFIG', 'npm_config_userconfig']) {
+        const file = env[name];
+        if (file?.startsWith('/')) readOnlyPaths.push(file);
+      }
+    }
+    // Downloads are shared by every set; the installed set itself is built in `options.cwd`.
+    env.PIP_CACHE_DIR = join(downloads, 'pip');
+    env.npm_config_cache = join(downloads, 'npm');
+    Object.assign(env, this.options.installEnv);
+    return this.execute(host, argv, {
+      cwd: options.cwd,
+      env,
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      // Installs need the network; they still get the read-only system and masked homes.
+      jail: host.bwrap ? { workspace: options.cwd, readOnlyPaths, writablePaths: options.writablePaths, network: true } : undefined,
+      // Compilers and big wheels legitimately exceed the test limits; the timeout bounds installs.
+      limits: undefined,
+    });
+  }
+}
+
+interface SessionSetup {
+  workspace: Workspace;
+  env: Readonly<Record<string, string>>;
+  readOnlyPaths: readonly string[];
+  jailed: boolean;
+  execute: (argv: readonly string[], options: ExecuteOptions) => Promise<CommandResult>;
+  maxReadFileBytes: number;
+  limits: ResourceLimits;
+}
+
+class LocalSandboxSession implements SandboxSession {
+  readonly id = `local-${randomBytes(8).toString('hex')}`;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  // Aborted by close(): running commands are killed before the workspace goes.
+  private readonly lifetime = new AbortController();
+  private readonly running = new Set<Promise<unknown>>();
+
+  constructor(private readonly setup: SessionSetup) {}
+
+  async writeFiles(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
+    this.assertOpen();
+    await this.guard(() => this.setup.workspace.writeFiles(files, options.signal), 'write files');
+  }
+
+  async removeFiles(paths: readonly string[], options: { signal: AbortSignal }): Promise<void> {
+    this.assertOpen();
+    await this.guard(() => this.setup.workspace.removeFiles(paths, options.signal), 'remove files');
+  }
+
+  async readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined> {
+    this.assertOpen();
+    return this.guard(() => this.setup.workspace.readFile(path, this.setup.maxReadFileBytes, options.signal), 'read a file');
+  }
+
+  async run(command: readonly string[], options: RunOptions): Promise<CommandResult> {
+    this.assertOpen();
+    if (!Array.isArray(command) || command.length === 0 || command.some((part) => typeof part !== 'string' || part.includes('\u0000'))) {
+      throw new SandboxError('run needs a non-empty argv of strings without NUL characters');
+    }
+    if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) throw new SandboxError(`run needs a positive timeoutMs, got ${options.timeoutMs}`);
+    throwIfAborted(options.signal);
+    const signal = AbortSignal.any([options.signal, this.lifetime.signal]);
+    const root = this.setup.workspace.root;
+    const pending = this.setup.execute(command, {
+      cwd: root,
+      env: { ...this.setup.env, ...(options.env ?? {}) },
+      timeoutMs: options.timeoutMs,
+      signal,
+      jail: this.setup.jailed ? { workspace: root, readOnlyPaths: this.setup.readOnlyPaths, writablePaths: [], network: false } : undefined,
+      limits: this.setup.limits,
+    });
+    this.running.add(pending);
+    try {
+      return await pending;
+    } catch (error) {
+      if (options.signal.aborted) throw abortReason(options.signal);
+      if (isPTCError(error)) throw error;
+      throw new SandboxError(`Could not run ${command[0]}`, { cause: error });
+    } finally {
+      this.running.delete(pending);
+    }
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.closing ??= (async () => {
+      this.lifetime.abort(new SandboxError('the session was closed'));
+      await Promise.allSettled([...this.running]);
+      await rm(this.setup.workspace.root, { recursive: true, force: true, maxRetries: 3 }).catch(() => {});
+    })();
+    return this.closing;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SandboxError('the session is closed');
+  }
+
+  private async guard<T>(operation: () => Promise<T>, what: string): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (isPTCError(error)) throw error;
+      throw new SandboxError(`Could not ${what} in the workspace: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
+    }
+  }
+}
+
+function safeHomedir(): string | undefined {
+  try {
+    return homedir();
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,71 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { SandboxFile, SandboxSession } from '../../src/contracts/sandbox-runner.js';
+import type { Language } from '../../src/plan.js';
+import { runTests } from '../../src/reports/run-tests.js';
+import type { TestPreset } from '../../src/reports/presets.js';
+import { LocalSandboxRunner, type LocalSandboxRunnerOptions } from '../../src/runners/local.js';
+
+export const signal = (): AbortSignal => new AbortController().signal;
+
+/** Whether bubblewrap is installed and can create namespaces here. */
+export function bubblewrapUsable(): boolean {
+  try {
+    execFileSync('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--unshare-pid', '--unshare-net', '--', 'true'], { stdio: 'ignore', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const HAS_BWRAP = bubblewrapUsable();
+export const IN_CI = process.env.CI === 'true';
+
+/**
+ * bwrap-only tests skip loudly where bubblewrap is missing, except in CI, where a missing bwrap
+ * is a broken setup and the tests run (and fail) instead of hiding it.
+ */
+export const SKIP_BWRAP = !HAS_BWRAP && !IN_CI;
+if (SKIP_BWRAP) console.warn('[local runner tests] bubblewrap (bwrap) is not usable here: the bwrap isolation tests are SKIPPED. Install it with `apt-get install -y bubblewrap`.');
+
+export function quietRunner(options: LocalSandboxRunnerOptions = {}): { runner: LocalSandboxRunner; warnings: string[] } {
+  const warnings: string[] = [];
+  const runner = new LocalSandboxRunner({ onWarning: (message) => warnings.push(message), ...options });
+  return { runner, warnings };
+}
+
+export async function withSession<T>(
+  runner: LocalSandboxRunner,
+  language: Language,
+  body: (session: SandboxSession) => Promise<T>,
+  dependencies: string[] = [],
+): Promise<T> {
+  const session = await runner.open({ executionId: `test-${Date.now()}`, language, dependencies, env: {}, signal: signal() });
+  try {
+    return await body(session);
+  } finally {
+    await session.close();
+  }
+}
+
+/** Writes the files and runs the preset through the shared `runTests`, as the agent does. */
+export async function runSuite(session: SandboxSession, preset: TestPreset, files: SandboxFile[], timeoutMs = 30_000) {
+  await session.writeFiles(files, { signal: signal() });
+  const testFiles = files.filter((file) => /(^|\/)(test_[^/]*\.py|[^/]*\.test\.[jt]s)$/.test(file.path)).map((file) => file.path);
+  return runTests(session, preset, { timeoutMs, signal: signal(), testFiles });
+}
+
+/** Host processes whose command line contains `marker` (leftovers of a killed run). */
+export function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (commandLine.includes(marker)) found.push(Number(entry));
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return found;
+}
