@@ -17,6 +17,7 @@ import { sampleBundle } from '../src/testing/conformance/cache.js';
 import { FakeSandboxRunner } from '../src/testing/fake-runner.js';
 import { ScriptedCodeGenerator } from '../src/testing/scripted-generator.js';
 import { RedisServer, REDIS_SERVER_PATH } from '../test/helpers/redis-server.js';
+import { reportResult } from './result.js';
 
 const signal = new AbortController().signal;
 
@@ -72,6 +73,7 @@ async function endToEnd(cache: Cache, iterations: number) {
 }
 
 function report(label: string, result: { p50: number; p99: number; n: number }, goalMs?: number) {
+  if (goalMs !== undefined) reportResult({ name: `cache: ${label} p50`, value: result.p50 * 1000, unit: 'µs', goal: `<= ${goalMs * 1000}` });
   const verdict = goalMs === undefined ? '' : result.p50 <= goalMs ? `  (goal p50 <= ${micros(goalMs)}: met)` : `  (goal p50 <= ${micros(goalMs)}: MISSED)`;
   console.log(`${label.padEnd(34)} p50 ${micros(result.p50).padStart(10)}   p99 ${micros(result.p99).padStart(10)}   n=${result.n}${verdict}`);
 }
@@ -80,6 +82,7 @@ function reportEndToEnd(label: string, result: Awaited<ReturnType<typeof endToEn
   report(`${label} end to end, miss`, result.miss);
   report(`${label} end to end, hit`, result.hit);
   console.log(`${label.padEnd(34)} hit is ${(result.miss.p50 / result.hit.p50).toFixed(1)}x faster than a miss (p50)`);
+  reportResult({ name: `cache: ${label} end to end, hit / miss`, value: result.hit.p50 / result.miss.p50, unit: 'x' });
 }
 
 console.log(`node ${process.version}, ${new Date().toISOString()}`);

@@ -14,6 +14,7 @@ import { PYTHON_PYTEST, type TestPreset } from '../src/reports/presets.js';
 import type { DaytonaSandboxRunner } from '../src/runners/daytona.js';
 import { ScriptedCodeGenerator } from '../src/testing/scripted-generator.js';
 import { FakeDaytonaServer, runnerFor, type FakeEndpoint } from '../test/fakes/daytona-server.js';
+import { reportResult } from './result.js';
 
 const GENERATION_MS = 200;
 const ITERATIONS = [1, 3, 5];
@@ -112,6 +113,8 @@ async function main(): Promise<void> {
         Object.entries(calls)
           .map(([endpoint, count]) => `${endpoint} ${count}`)
           .join(', ');
+      reportResult({ name: `daytona: API calls per run, ${iterations} iteration(s)`, value: ours.total, unit: 'calls' });
+      reportResult({ name: `daytona: time / sandbox-per-test-run, ${iterations} it.`, value: ours.ms / old.ms, unit: 'x' });
       rows.push(
         `${iterations} iteration(s): one sandbox per run ${ours.total} API calls (${describe(ours.calls)}), ${ours.ms.toFixed(0)} ms | ` +
           `sandbox per test run ${old.total} calls (${describe(old.calls)}), ${old.ms.toFixed(0)} ms | ` +

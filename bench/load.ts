@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { PTCAgent } from '../src/index.js';
 import { FakeSandboxRunner, ScriptedCodeGenerator } from '../src/testing/index.js';
+import { reportResult } from './result.js';
 
 const RUNS = 1_000;
 const CONCURRENCY = 100;
@@ -52,3 +53,5 @@ console.log(`wall time:        ${wallMs.toFixed(0)} ms; ideal ${idealMs} ms`);
 console.log(`wall / ideal:     ${(wallMs / idealMs).toFixed(3)}   (goal <= 1.05: ${wallMs / idealMs <= 1.05 ? 'met' : 'NOT met'})`);
 console.log(`heap growth:      ${(after - before).toFixed(1)} MB   (goal <= 100 MB: ${after - before <= 100 ? 'met' : 'NOT met'})${gc ? '' : ' (no --expose-gc: figure includes garbage)'}`);
 console.log(`p50 / p95 run:    ${stats.p50DurationMs.toFixed(1)} / ${stats.p95DurationMs.toFixed(1)} ms`);
+reportResult({ name: 'load: wall / ideal', value: wallMs / idealMs, unit: 'x', goal: '<= 1.05' });
+reportResult({ name: 'load: heap growth', value: after - before, unit: 'MB', goal: '<= 100' });

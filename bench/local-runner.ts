@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import type { SandboxSession } from '../src/contracts/sandbox-runner.js';
 import { PYTHON_PYTEST } from '../src/reports/presets.js';
 import { LocalSandboxRunner, type LocalIsolation } from '../src/runners/local.js';
+import { reportResult } from './result.js';
 
 const rounds = Number(process.argv[2] ?? 10);
 const signal = () => new AbortController().signal;
@@ -109,10 +110,12 @@ async function overhead(): Promise<void> {
   console.log(`bare pytest (median of ${rounds}):        ${median(times.bareNone).toFixed(0)} ms`);
   console.log(`runner, isolation none:               ${median(times.none).toFixed(0)} ms`);
   console.log(`RATIO runner(none) / bare:            ${ratioNone.toFixed(3)}  (goal <= 1.10)`);
+  reportResult({ name: 'local runner: run (none) / bare pytest', value: ratioNone, unit: 'x', goal: '<= 1.10' });
   if (jailed) {
     const ratioJailed = median(times.jailed) / median(times.bareJailed);
     console.log(`runner, isolation bwrap:              ${median(times.jailed).toFixed(0)} ms (bare in its directory: ${median(times.bareJailed).toFixed(0)} ms)`);
     console.log(`RATIO runner(bwrap) / bare:           ${ratioJailed.toFixed(3)}  (goal <= 1.30)`);
+    reportResult({ name: 'local runner: run (bwrap) / bare pytest', value: ratioJailed, unit: 'x', goal: '<= 1.30' });
   } else {
     console.log('bwrap is not usable here: the bwrap ratio was not measured');
   }
@@ -159,6 +162,7 @@ async function dependencyReuse(): Promise<void> {
   console.log(`open with 1 dependency, first (pip install): ${first.toFixed(0)} ms`);
   console.log(`open with the same dependency, second:      ${second.toFixed(0)} ms`);
   console.log(`RATIO second open / first open:             ${(second / first).toFixed(3)}`);
+  reportResult({ name: 'local runner: second open / first (same deps)', value: second / first, unit: 'x' });
 }
 
 try {

@@ -9,6 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { PTCAgent, PYTHON_PYTEST, parseJUnit, parsePlan } from '../src/index.js';
 import { FakeSandboxRunner, ScriptedCodeGenerator } from '../src/testing/index.js';
+import { reportResult } from './result.js';
 
 const FILES = [
   { path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' },
@@ -72,3 +73,5 @@ console.log(`agent.execute: ${agentUs.toFixed(1)} µs/run   (goal <= 30 µs: ${a
 console.log(`hand loop:     ${handUs.toFixed(1)} µs/run`);
 console.log(`ratio:         ${ratio.toFixed(2)}x   (goal <= 1.2x: ${ratio <= 1.2 ? 'met' : 'NOT met'})`);
 console.log(`overhead:      ${(agentUs - handUs).toFixed(1)} µs/run`);
+reportResult({ name: 'overhead: agent µs per run', value: agentUs, unit: 'µs', goal: '<= 30' });
+reportResult({ name: 'overhead: agent / hand loop', value: ratio, unit: 'x', goal: '<= 1.2' });

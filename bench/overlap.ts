@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import { PTCAgent } from '../src/index.js';
 import { FakeSandboxRunner, ScriptedCodeGenerator } from '../src/testing/index.js';
+import { reportResult } from './result.js';
 
 const GENERATION_MS = 300;
 const OPEN_MS = 200;
@@ -65,3 +66,5 @@ console.log(`agent end-to-end:       ${agentMs.toFixed(0)} ms`);
 console.log(`sequential design:      ${sequentialMs.toFixed(0)} ms (new sandbox + install per test run)`);
 console.log(`agent / critical path:  ${(agentMs / criticalPath).toFixed(3)}   (goal <= 1.03: ${agentMs / criticalPath <= 1.03 ? 'met' : 'NOT met'})`);
 console.log(`agent / sequential:     ${(agentMs / sequentialMs).toFixed(3)}`);
+reportResult({ name: 'overlap: end-to-end / critical path', value: agentMs / criticalPath, unit: 'x', goal: '<= 1.03' });
+reportResult({ name: 'overlap: end-to-end / sequential', value: agentMs / sequentialMs, unit: 'x' });
