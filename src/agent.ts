@@ -12,6 +12,9 @@ import { NEVER_ABORTED, type Observer, type RunHost, RunState, asHit, isUsable }
 
 export type { FileLimitOptions, PTCAgentOptions } from './options.js';
 
+/** The caller's signal, or undefined when there is none to listen to. */
+const callerSignalOf = (signal: AbortSignal) => (signal === NEVER_ABORTED ? undefined : signal);
+
 export interface ExecuteOptions {
   /** Cancels the run: it still closes its sandbox and resolves with status `cancelled`. */
   signal?: AbortSignal;
@@ -173,7 +176,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
     const startedAt = new Date();
     let bundle: ArtifactBundle;
     try {
-      bundle = await raceAbort(leader, signal);
+      bundle = await raceAbort(leader, callerSignalOf(signal));
     } catch {
       // Our own signal aborted while waiting: nothing ran, nothing to close.
       const run = new RunState(plan, this.options.testPresets[plan.language], key, this, observer);
@@ -193,7 +196,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
     }
     let release: () => void;
     try {
-      release = await this.semaphore.acquire(signal);
+      release = await this.semaphore.acquire(callerSignalOf(signal));
     } catch {
       return run.abortedBeforeStart(signal);
     }

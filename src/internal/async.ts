@@ -15,7 +15,9 @@ export function throwIfAborted(signal: AbortSignal): void {
  * Settles with `promise`, or rejects with the signal's reason as soon as it aborts. The
  * underlying work is not cancelled by this; pass the signal to it as well.
  */
-export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  // No signal, nothing to race: and no listener piles up on a shared never-aborted signal.
+  if (signal === undefined) return promise;
   if (signal.aborted) {
     promise.catch(() => {});
     return Promise.reject(abortReason(signal));
@@ -80,8 +82,9 @@ export class Semaphore {
     return this.waiters.length;
   }
 
-  acquire(signal: AbortSignal): Promise<() => void> {
-    if (signal.aborted) return Promise.reject(abortReason(signal));
+  /** Waits for a slot. Without a signal the wait cannot be abandoned (and registers no listener). */
+  acquire(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (this.active < this.limit) {
       this.active += 1;
       return Promise.resolve(this.releaser());
@@ -89,16 +92,16 @@ export class Semaphore {
     return new Promise((resolve, reject) => {
       const waiter = {
         grant: () => {
-          signal.removeEventListener('abort', onAbort);
+          signal?.removeEventListener('abort', onAbort);
           resolve(this.releaser());
         },
       };
       const onAbort = () => {
         const index = this.waiters.indexOf(waiter);
         if (index !== -1) this.waiters.splice(index, 1);
-        reject(abortReason(signal));
+        reject(abortReason(signal!));
       };
-      signal.addEventListener('abort', onAbort, { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
     });
   }

@@ -109,6 +109,20 @@ describe('concurrency and stats', () => {
     expectNoOpenSession(runner);
   });
 
+  test('many queued runs without a signal register no listeners (no MaxListenersExceededWarning)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const agent = new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED, delayMs: 1 }), runner: new FakeSandboxRunner(), maxConcurrent: 1 });
+      await Promise.all(Array.from({ length: 30 }, (_, index) => agent.execute({ taskDescription: `queued ${index}` })));
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+
   test('stats add up', async () => {
     const generator = new ScriptedCodeGenerator(async (request) =>
       request.plan.taskDescription.includes('bad') ? { error: new Error('x') } : { files: FIXED, usage: { inputTokens: 10, outputTokens: 5, costUsd: 0.5 } },
