@@ -23,6 +23,7 @@ import type { PTCEventMap, PTCEventName, PTCStreamItem } from './events.js';
 import { abortReason, throwIfAborted, withTimeout } from './internal/async.js';
 import { checkGeneratedFiles, toBundleFile } from './internal/files.js';
 import { normalizeRelativePath } from './internal/paths.js';
+import { trimMiddle } from './internal/text.js';
 import type { Redactor } from './internal/redact.js';
 import type { ResolvedOptions } from './options.js';
 import type { Plan } from './plan.js';
@@ -31,6 +32,10 @@ import { formatCommand, runTests } from './reports/run-tests.js';
 
 /** Receives every event of one run (what `PTCAgent.stream()` listens with). */
 export type Observer = (item: PTCStreamItem) => void;
+
+/** Model-supplied text kept in records and events: enough to read, never a memory hazard. */
+const MAX_NOTES_CHARS = 20_000;
+const MAX_PROGRESS_MESSAGE_CHARS = 2_000;
 
 /** Stands in for a missing caller signal; nothing ever aborts it. */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
@@ -202,7 +207,8 @@ export class RunState {
       } else if (isUsable(parsed.data, this.plan)) {
         this.host.countCacheHit();
         this.emit('cache:hit', { cacheKey: key, source: 'cache' });
-        return asHit(parsed.data, this.plan, key, this.startedAt, performance.now() - this.started);
+        // A shared cache may hold what another host wrote: it is scrubbed like any outside input.
+        return asHit(this.host.redact.value(parsed.data), this.plan, key, this.startedAt, performance.now() - this.started);
       }
     }
     this.emit('cache:miss', { cacheKey: key });
@@ -306,7 +312,12 @@ export class RunState {
         output = await this.guard(
           options.generator.generate(request, {
             signal,
-            onProgress: (progress) => this.emit('generation:progress', { iteration, ...progress }),
+            onProgress: (progress) =>
+              this.emit('generation:progress', {
+                iteration,
+                outputTokens: progress.outputTokens,
+                ...(typeof progress.message === 'string' ? { message: trimMiddle(progress.message, MAX_PROGRESS_MESSAGE_CHARS).text } : {}),
+              }),
           }),
         );
       } catch (error) {
@@ -317,7 +328,10 @@ export class RunState {
       this.generationMs += record.generationMs;
 
       if (!output) {
-        const info = this.errorInfo(generationError, 'GENERATION_FAILED');
+        const info = this.errorInfo(
+          generationError ?? new GenerationError('the generator resolved without a result', { code: 'GENERATION_OUTPUT_INVALID' }),
+          'GENERATION_FAILED',
+        );
         if (generationError instanceof GenerationError && generationError.usage) this.addUsage(record, generationError.usage);
         record.error = info;
         lastError = info;
@@ -334,14 +348,15 @@ export class RunState {
       const usage = UsageSchema.safeParse(output.usage);
       if (usage.success) this.addUsage(record, usage.data);
       else this.warn('USAGE_INVALID', `iteration ${iteration}: the generator reported invalid usage; it was not counted`);
-      if (output.notes !== undefined) record.notes = this.host.redact.text(output.notes);
+      if (typeof output.notes === 'string') record.notes = this.host.redact.text(trimMiddle(output.notes, MAX_NOTES_CHARS).text);
+      else if (output.notes !== undefined) this.warn('NOTES_INVALID', `iteration ${iteration}: the generator returned notes that are not a string; they were dropped`);
 
       // 2. Check what the model wrote before any sandbox sees it.
       const checked = checkGeneratedFiles(output.files, options.fileLimits, protectedPaths);
       for (const notice of checked.notices) this.warn('OUTPUT_DUPLICATE', `iteration ${iteration}: ${notice}`);
       this.emit('generation:end', { iteration, files: checked.files.length, usage: record.usage, durationMs: record.generationMs });
       if (checked.violations.length > 0) {
-        const info: ErrorInfo = { code: 'OUTPUT_REJECTED', message: `The output was rejected: ${checked.violations.join('; ')}` };
+        const info: ErrorInfo = { code: 'OUTPUT_REJECTED', message: this.host.redact.text(`The output was rejected: ${checked.violations.join('; ')}`) };
         record.error = info;
         lastError = info;
         this.emit('iteration:end', { iteration, passed: 0, failed: 0, success: false, error: info });

@@ -14,6 +14,12 @@ export interface RunTestsOptions {
   env?: Readonly<Record<string, string>>;
 }
 
+/**
+ * Characters of case messages one TestReport keeps over all its cases: a flood of failures must
+ * not turn every iteration record into megabytes. The first cases keep their full messages.
+ */
+const MAX_MESSAGE_CHARS_PER_REPORT = 200_000;
+
 /** Shell-like rendering of argv for reports; never executed. */
 export function formatCommand(argv: readonly string[]): string {
   return argv.map((part) => (/^[\w@%+=:,./-]+$/.test(part) ? part : `'${part.replaceAll("'", `'\\''`)}'`)).join(' ');
@@ -76,6 +82,13 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
     else if (testCase.status === 'skipped') skipped += 1;
     else errored += 1;
   }
+  let messageBudget = MAX_MESSAGE_CHARS_PER_REPORT;
+  const boundedCases = cases.map((testCase) => {
+    if (testCase.message === undefined) return testCase;
+    const kept = testCase.message.length <= messageBudget ? testCase.message : `${testCase.message.slice(0, messageBudget)}…`;
+    messageBudget = Math.max(0, messageBudget - testCase.message.length);
+    return kept === testCase.message ? testCase : { ...testCase, message: kept };
+  });
   const stdout = trimMiddle(result.stdout, maxOutputChars);
   const stderr = trimMiddle(result.stderr, maxOutputChars);
   const report: TestReport = {
@@ -85,7 +98,7 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
     failed,
     skipped,
     errored,
-    cases,
+    cases: boundedCases,
     success: problem === undefined && result.exitCode === 0 && failed === 0 && errored === 0 && passed > 0,
     stdout: stdout.text,
     stderr: stderr.text,
