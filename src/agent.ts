@@ -4,6 +4,7 @@ import { cacheKey as computeCacheKey } from './cache-key.js';
 import type { Cache } from './contracts/cache.js';
 import type { PTCEmitterEvents, PTCEventMap, PTCEventName, PTCStreamItem } from './events.js';
 import { Semaphore, raceAbort } from './internal/async.js';
+import { PTCAbortError, PTCTimeoutError } from './errors.js';
 import { Redactor } from './internal/redact.js';
 import { type PTCAgentOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type Language, type Plan, type PlanInput, parsePlan } from './plan.js';
@@ -60,7 +61,8 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
     super();
     this.options = resolveOptions(options);
     this.semaphore = new Semaphore(this.options.maxConcurrent);
-    this.redactor = new Redactor(options.secrets ?? []);
+    // Secret-looking sandboxEnv entries count too: tests can print their environment into a report.
+    this.redactor = new Redactor(options.secrets ?? [], { ...process.env, ...this.options.sandboxEnv });
   }
 
   /** Runs a plan to a bundle. Rejects only for an invalid plan (`PlanValidationError`). */
@@ -83,7 +85,14 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
       items.push(item);
       wake?.();
     };
-    const run = this.executePlan(plan, options.signal, observer).then(
+    // A consumer that stops reading (a closed SSE connection) cancels the run instead of leaving
+    // it to generate and test for nobody while its events pile up.
+    const controller = new AbortController();
+    const callerSignal = options.signal;
+    const onCallerAbort = () => controller.abort(callerSignal?.reason);
+    if (callerSignal?.aborted) onCallerAbort();
+    else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+    const run = this.executePlan(plan, controller.signal, observer).then(
       (bundle) => observer({ type: 'bundle', bundle }),
       (error: unknown) => {
         failure = error;
@@ -93,16 +102,21 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
       finished = true;
       wake?.();
     });
-    while (true) {
-      if (items.length > 0) {
-        yield items.shift()!;
-        continue;
+    try {
+      while (true) {
+        if (items.length > 0) {
+          yield items.shift()!;
+          continue;
+        }
+        if (finished) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
       }
-      if (finished) break;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      wake = undefined;
+    } finally {
+      callerSignal?.removeEventListener('abort', onCallerAbort);
+      if (!finished) controller.abort(new PTCAbortError('the stream was closed before the run ended'));
     }
     if (failure !== undefined) throw failure;
   }
@@ -145,21 +159,24 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
       if (shared) return this.finish(shared, observer, plan);
     }
 
-    let resolveShared: ((bundle: ArtifactBundle) => void) | undefined;
+    let settleShared: { resolve: (bundle: ArtifactBundle) => void; reject: (error: unknown) => void } | undefined;
     const leading = key !== undefined && !this.inFlightByKey.has(key);
     if (leading) {
-      this.inFlightByKey.set(
-        key,
-        new Promise<ArtifactBundle>((resolve) => {
-          resolveShared = resolve;
-        }),
-      );
+      const shared = new Promise<ArtifactBundle>((resolve, reject) => {
+        settleShared = { resolve, reject };
+      });
+      // Followers handle a failed leader themselves; nobody else may see an unhandled rejection.
+      shared.catch(() => {});
+      this.inFlightByKey.set(key, shared);
     }
     const run = new RunState(plan, preset, key, this, observer);
     try {
       const bundle = await this.queueAndRun(run, cache, signal);
-      resolveShared?.(bundle);
+      settleShared?.resolve(bundle);
       return this.finish(bundle, observer, plan);
+    } catch (error) {
+      settleShared?.reject(error);
+      throw error;
     } finally {
       if (leading) this.inFlightByKey.delete(key);
     }
@@ -174,18 +191,34 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
   ): Promise<ArtifactBundle | undefined> {
     const started = performance.now();
     const startedAt = new Date();
-    let bundle: ArtifactBundle;
+    // A follower keeps its own deadline: its twin may have been given far more time.
+    const timeoutMs = plan.timeoutMs ?? this.options.defaultTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    let outcome: ArtifactBundle | 'timeout' | 'failed';
     try {
-      bundle = await raceAbort(leader, callerSignalOf(signal));
+      outcome = await raceAbort(
+        Promise.race([leader.catch(() => 'failed' as const), deadline]),
+        callerSignalOf(signal),
+      );
     } catch {
       // Our own signal aborted while waiting: nothing ran, nothing to close.
-      const run = new RunState(plan, this.options.testPresets[plan.language], key, this, observer);
-      return run.abortedBeforeStart(signal);
+      return new RunState(plan, this.options.testPresets[plan.language], key, this, observer).abortedBeforeStart(signal);
+    } finally {
+      clearTimeout(timer);
     }
-    if (!isUsable(bundle, plan)) return undefined;
+    if (outcome === 'timeout') {
+      return new RunState(plan, this.options.testPresets[plan.language], key, this, observer).endedBeforeStart(
+        new PTCTimeoutError(`The run timed out after ${timeoutMs} ms waiting for an identical run in flight`, timeoutMs),
+      );
+    }
+    // A leader that failed or produced nothing usable: this plan runs on its own.
+    if (outcome === 'failed' || !isUsable(outcome, plan)) return undefined;
     this.emitFor(observer, 'cache:hit', { executionId: plan.executionId, timestamp: Date.now(), cacheKey: key, source: 'in-flight' });
     this.counters.cacheHits += 1;
-    return asHit(bundle, plan, key, startedAt, performance.now() - started);
+    return asHit(outcome, plan, key, startedAt, performance.now() - started);
   }
 
   private async queueAndRun(run: RunState, cache: Cache | undefined, signal: AbortSignal): Promise<ArtifactBundle> {
@@ -242,8 +275,15 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
   /** @internal Emits to listeners and to the run's stream, scrubbing secrets first. */
   emitFor<Name extends PTCEventName>(observer: Observer | undefined, name: Name, payload: PTCEventMap[Name]): void {
     const safe = name === 'warning' || name === 'generation:end' || name === 'iteration:end' || name === 'generation:progress' ? this.redactor.value(payload) : payload;
-    (this.emit as (event: Name, value: PTCEventMap[Name]) => boolean)(name, safe);
     observer?.({ type: name, ...safe } as PTCStreamItem);
+    try {
+      (this.emit as (event: Name, value: PTCEventMap[Name]) => boolean)(name, safe);
+    } catch (error) {
+      // Events observe: a listener that throws must not fail, hang or leak the run it watches.
+      process.emitWarning(`a '${name}' listener threw: ${this.redactor.text(error instanceof Error ? error.message : String(error))}`, {
+        code: 'PTC_LISTENER_ERROR',
+      });
+    }
   }
 
   /** @internal */

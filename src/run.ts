@@ -18,7 +18,7 @@ import {
 import type { Cache } from './contracts/cache.js';
 import type { CodeGenerator, GenerationRequest } from './contracts/code-generator.js';
 import type { SandboxSession } from './contracts/sandbox-runner.js';
-import { GenerationError, PTCAbortError, PTCError, PTCTimeoutError, type ErrorCode } from './errors.js';
+import { GenerationError, PathSafetyError, PTCAbortError, PTCError, PTCTimeoutError, type ErrorCode } from './errors.js';
 import type { PTCEventMap, PTCEventName, PTCStreamItem } from './events.js';
 import { abortReason, throwIfAborted, withTimeout } from './internal/async.js';
 import { checkGeneratedFiles, toBundleFile } from './internal/files.js';
@@ -96,6 +96,8 @@ export class RunState {
   private testMs = 0;
   private sandboxInfo: { runner: string; id: string } | undefined;
   private aborted: Promise<never> | undefined;
+  /** When the run left the queue; its timeout counts from here. */
+  private runStarted = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -123,7 +125,11 @@ export class RunState {
   }
 
   abortedBeforeStart(signal: AbortSignal): ArtifactBundle {
-    const reason = abortReason(signal);
+    return this.endedBeforeStart(abortReason(signal));
+  }
+
+  /** A bundle for a run that never started: cancelled, or timed out (e.g. waiting for a twin). */
+  endedBeforeStart(reason: Error): ArtifactBundle {
     const timedOut = reason instanceof PTCTimeoutError;
     return this.build(timedOut ? 'timeout' : 'cancelled', timedOut ? 'timeout' : 'cancelled', errorInfo(reason));
   }
@@ -131,6 +137,7 @@ export class RunState {
   async execute(cache: Cache | undefined, callerSignal: AbortSignal): Promise<ArtifactBundle> {
     const options = this.host.resolved;
     const timeoutMs = this.plan.timeoutMs ?? options.defaultTimeoutMs;
+    this.runStarted = performance.now();
     const controller = new AbortController();
     // One promise per run that rejects on abort, rejected where the run is aborted: racing it is
     // cheaper than a listener per await, and needs no listener on the run's own signal.
@@ -394,15 +401,35 @@ export class RunState {
         if (this.host.isObserved('tests:start', this.observer)) {
           this.emit('tests:start', { iteration, command: formatCommand(this.preset.appendTestFiles ? [...this.preset.command, ...testFiles] : this.preset.command) });
         }
-        const remainingMs = Math.max(1, (this.plan.timeoutMs ?? options.defaultTimeoutMs) - (performance.now() - this.started));
+        // The run's clock starts when it leaves the queue, as its timeout does.
+        const remainingMs = Math.max(1, (this.plan.timeoutMs ?? options.defaultTimeoutMs) - (performance.now() - this.runStarted));
         const report = await this.guard(
-          runTests(session, this.preset, { timeoutMs: Math.min(options.testTimeoutMs, remainingMs), signal, testFiles }),
+          runTests(session, this.preset, {
+            timeoutMs: Math.min(options.testTimeoutMs, remainingMs),
+            signal,
+            testFiles,
+            requiredTestFiles: acceptanceFiles.map((file) => file.path),
+          }),
         );
         record.testReport = this.redactReport(report);
       } catch (error) {
         throwIfAborted(signal);
         record.testMs = performance.now() - testStarted;
         this.testMs += record.testMs;
+        if (error instanceof PathSafetyError) {
+          // The sandbox refused a path (a symlink a test left behind, a reserved directory): the
+          // model's output is at fault, not the sandbox, so only this iteration fails.
+          const info: ErrorInfo = { code: 'OUTPUT_REJECTED', message: this.host.redact.text(`The output was rejected: ${error.message}`) };
+          record.error = info;
+          lastError = info;
+          this.emit('iteration:end', { iteration, passed: 0, failed: 0, success: false, error: info });
+          problem = info.message;
+          // Some files may have been written before the refusal; the next iteration removes them.
+          writtenPaths = new Set([...writtenPaths, ...checked.files.map((file) => file.path)]);
+          const budgetStop = this.budgetExhausted();
+          if (budgetStop) return this.stopForBudget(budgetStop);
+          continue;
+        }
         const info = this.errorInfo(error, 'SANDBOX_FAILED');
         record.error = info;
         this.emit('iteration:end', { iteration, passed: 0, failed: 0, success: false, error: info });

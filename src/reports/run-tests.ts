@@ -9,6 +9,12 @@ export interface RunTestsOptions {
   signal: AbortSignal;
   /** Paths of the test files, appended to the command when the preset asks for it. */
   testFiles: readonly string[];
+  /**
+   * Test files that must produce at least one case (the plan's acceptance tests): a report in
+   * which one of them ran nothing is red, whatever else passed, so a model cannot get green by
+   * configuring its framework to skip them. Checked for presets that discover tests themselves.
+   */
+  requiredTestFiles?: readonly string[];
   /** Kept of stdout and of stderr in the report. @default 65536 */
   maxOutputChars?: number;
   env?: Readonly<Record<string, string>>;
@@ -70,6 +76,14 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
   } else if (result.exitCode !== 0 && !cases.some((testCase) => testCase.status === 'failed' || testCase.status === 'errored')) {
     problem = `${preset.framework} exited with ${result.exitCode} although no test failed`;
     cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });
+  }
+
+  if (problem === undefined && options.requiredTestFiles && !preset.appendTestFiles) {
+    const missing = options.requiredTestFiles.filter((path) => !cases.some((testCase) => caseBelongsTo(testCase, path)));
+    if (missing.length > 0) {
+      problem = `the acceptance test file(s) ${missing.join(', ')} ran no test: they must be collected and run, not skipped or deselected`;
+      for (const path of missing) cases.push({ name: path, file: path, status: 'errored', message: problem });
+    }
   }
 
   let passed = 0;
@@ -152,4 +166,17 @@ function loadErrorExcerpt(stdout: string, name: string): string {
   if (start > 0) while (start < end && (lines[start]!.startsWith('  ') || lines[start]!.trim() === '')) start += 1;
   const excerpt = lines.slice(start, end).join('\n').trim();
   return excerpt.length > 3_000 ? `${excerpt.slice(0, 3_000)}…` : excerpt;
+}
+
+/**
+ * Whether a reported case comes from a test file: by its file attribute, or by the dotted module
+ * name pytest puts in the class name (`tests.test_calc`, `tests.test_calc.TestAdd`), or by a
+ * collection error named after the module.
+ */
+function caseBelongsTo(testCase: TestCase, path: string): boolean {
+  const file = testCase.file?.replace(/^\.\//, '');
+  if (file !== undefined && (file === path || file.endsWith(`/${path}`))) return true;
+  const module = path.replace(/\.[^./]+$/, '').replaceAll('/', '.');
+  const owner = (name: string | undefined) => name !== undefined && (name === module || name.startsWith(`${module}.`) || name.startsWith(`${module}::`));
+  return owner(testCase.suite) || owner(testCase.name);
 }

@@ -6,7 +6,7 @@ import type {
   SandboxRunner,
   SandboxSession,
 } from '../contracts/sandbox-runner.js';
-import { SandboxError } from '../errors.js';
+import { PTCError, SandboxError } from '../errors.js';
 import { abortReason } from '../internal/async.js';
 import { normalizeRelativePath } from '../internal/paths.js';
 import { REPORT_PATH } from '../reports/presets.js';
@@ -114,6 +114,8 @@ export class FakeSandboxRunner implements SandboxRunner {
 export class FakeSandboxSession implements SandboxSession {
   readonly files = new Map<string, string>();
   readonly commands: (readonly string[])[] = [];
+  /** The options of every `run`, in order (timeouts included). */
+  readonly runOptions: RunOptions[] = [];
   writes = 0;
   private state: 'open' | 'closed' = 'open';
 
@@ -153,6 +155,7 @@ export class FakeSandboxSession implements SandboxSession {
     this.assertOpen();
     const runIndex = this.commands.length;
     this.commands.push(command);
+    this.runOptions.push(options);
     if (this.faultApplies(runIndex)) await applyFault(this.runner.options.faults?.run, options.signal, 'run');
     await delay(this.runner.options.runLatencyMs ?? 0, options.signal);
     const result = await this.scriptedResult(command, runIndex);
@@ -221,7 +224,8 @@ async function applyFault(fault: FakeFault | undefined, signal: AbortSignal, ope
     });
   }
   if (fault === 'hang-ignoring-signal') await new Promise<never>(() => {});
-  if (fault instanceof SandboxError) throw fault;
+  // Our own errors pass through as they are (a PathSafetyError stays one); others are wrapped.
+  if (fault instanceof PTCError) throw fault;
   throw new SandboxError(`fake ${operation} failed: ${(fault as Error).message}`, {
     code: operation === 'open' ? 'SANDBOX_OPEN_FAILED' : 'SANDBOX_FAILED',
     cause: fault,
