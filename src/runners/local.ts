@@ -13,7 +13,7 @@ import type {
 } from '../contracts/sandbox-runner.js';
 import { isPTCError, SandboxError } from '../errors.js';
 import { abortReason, throwIfAborted } from '../internal/async.js';
-import { ensureDependencies, type InstalledDependencies } from './local/dependencies.js';
+import { defaultCacheDirectory, ensureDependencies, type InstalledDependencies, prepareCacheDirectory } from './local/dependencies.js';
 import {
   bubblewrapArguments,
   findPidsCgroupParent,
@@ -39,7 +39,11 @@ export interface LocalSandboxRunnerOptions {
   isolation?: LocalIsolation;
   /** Directory in which each session's temporary workspace is created. @default os.tmpdir() */
   workspaceRoot?: string;
-  /** Where installed dependency sets are kept and reused, keyed by the set. @default join(os.tmpdir(), 'ptc-agent-deps') */
+  /**
+   * Where installed dependency sets are kept and reused, keyed by the set. Created with mode
+   * 0700; `open` refuses a directory not owned by the current user or writable by group/others.
+   * @default join(os.tmpdir(), `ptc-agent-deps-${uid}`)
+   */
   cacheDirectory?: string;
   /** Wall-clock limit of one dependency installation, in ms. @default 300000 */
   installTimeoutMs?: number;
@@ -161,7 +165,7 @@ function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedOptions {
   return {
     isolation,
     workspaceRoot: nonEmptyString(options.workspaceRoot, 'workspaceRoot', tmpdir()),
-    cacheDirectory: nonEmptyString(options.cacheDirectory, 'cacheDirectory', join(tmpdir(), 'ptc-agent-deps')),
+    cacheDirectory: nonEmptyString(options.cacheDirectory, 'cacheDirectory', defaultCacheDirectory()),
     installTimeoutMs: positiveInteger(options.installTimeoutMs, 'installTimeoutMs', 300_000),
     limits: {
       maxCpuSeconds: positiveInteger(options.maxCpuSeconds, 'maxCpuSeconds', 120),
@@ -229,8 +233,7 @@ export class LocalSandboxRunner implements SandboxRunner {
       const dependencies = [...new Set(spec.dependencies)];
       if (dependencies.length > 0) {
         const started = performance.now();
-        await mkdir(this.options.cacheDirectory, { recursive: true });
-        const cacheDirectory = await realpath(this.options.cacheDirectory);
+        const cacheDirectory = await prepareCacheDirectory(this.options.cacheDirectory);
         installed = await ensureDependencies({
           language: spec.language,
           dependencies,

@@ -1,4 +1,5 @@
-import { mkdtemp, mkdir, readFile, rm, symlink, writeFile, readdir } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { link, mkdtemp, mkdir, readFile, rm, stat, symlink, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -71,5 +72,35 @@ describe('writeBundle', () => {
 
   test('an invalid bundle is refused', async () => {
     await expect(writeBundle({ nope: true } as unknown as ArtifactBundle, root)).rejects.toMatchObject({ code: 'BUNDLE_INVALID' });
+  });
+
+  /** Settles within `ms` or reports that it did not: a blocked open() must fail the test, not hang it. */
+  const settles = (promise: Promise<unknown>, ms = 3_000) =>
+    Promise.race([
+      promise.then(
+        () => 'resolved',
+        (error: { code?: string }) => `rejected ${error.code ?? ''}`,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve('STILL BLOCKED'), ms)),
+    ]);
+
+  test('a FIFO at a target is refused with overwrite instead of blocking the process', async () => {
+    execFileSync('mkfifo', [join(root, 'calc.py')]);
+    expect(await settles(writeBundle(bundle, root, { overwrite: true }))).toBe('rejected PATH_UNSAFE');
+    // Nothing was written before the refusal (tests/test_calc.py comes later in the bundle).
+    await expect(readdir(root)).resolves.toEqual(['calc.py']);
+    expect((await stat(join(root, 'calc.py'))).isFIFO()).toBe(true);
+  });
+
+  test('with overwrite, a hard-linked target is replaced, not written through the link', async () => {
+    const other = join(root, 'other-name.txt');
+    const out = join(root, 'out');
+    await mkdir(out);
+    await writeFile(other, 'precious');
+    await link(other, join(out, 'calc.py'));
+    await writeBundle(bundle, out, { overwrite: true });
+    expect(await readFile(other, 'utf8')).toBe('precious');
+    expect(await readFile(join(out, 'calc.py'), 'utf8')).toBe(FIXED[0]!.content);
+    expect((await stat(join(out, 'calc.py'))).nlink).toBe(1);
   });
 });

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandResult } from '../../contracts/sandbox-runner.js';
 import { PTCTimeoutError, SandboxError } from '../../errors.js';
@@ -33,6 +34,47 @@ export interface EnsureDependenciesOptions {
 }
 
 const COMPLETE_MARKER = '.ptc-complete';
+
+/**
+ * The default cache: per user, because a shared, predictable path in the temporary directory
+ * could be created first by another local user, who would then plant code (sitecustomize.py, a
+ * completed-looking set) that every later install and test run imports.
+ */
+export function defaultCacheDirectory(): string {
+  return join(tmpdir(), `ptc-agent-deps-${process.getuid?.() ?? 'user'}`);
+}
+
+/**
+ * Creates the cache directory (mode 0700) when missing and returns its real path. Refuses one
+ * that another user could have written: not owned by the current user, writable by group or
+ * others, or reached through a symbolic link owned by someone else.
+ */
+export async function prepareCacheDirectory(path: string): Promise<string> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+  const uid = process.getuid?.();
+  if (uid === undefined) return realpath(path);
+  const link = await lstat(path);
+  if (link.isSymbolicLink() && link.uid !== uid) {
+    throw new SandboxError(`Refusing the dependency cache directory ${path}: it is a symbolic link owned by uid ${link.uid}, not by this user (uid ${uid})`, {
+      code: 'SANDBOX_OPEN_FAILED',
+    });
+  }
+  const resolved = await realpath(path);
+  const stats = await stat(resolved);
+  if (stats.uid !== uid) {
+    throw new SandboxError(
+      `Refusing the dependency cache directory ${resolved}: it is owned by uid ${stats.uid}, not by this user (uid ${uid}); another user could have planted code in it. Remove it or choose another cacheDirectory.`,
+      { code: 'SANDBOX_OPEN_FAILED' },
+    );
+  }
+  if ((stats.mode & 0o022) !== 0) {
+    throw new SandboxError(
+      `Refusing the dependency cache directory ${resolved}: it is writable by group or others (mode ${(stats.mode & 0o777).toString(8)}); another user could have planted code in it. Run chmod 700 on it or choose another cacheDirectory.`,
+      { code: 'SANDBOX_OPEN_FAILED' },
+    );
+  }
+  return resolved;
+}
 
 export function ecosystemOf(language: Language): Ecosystem {
   return language === 'python' ? 'python' : 'node';

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { delimiter, isAbsolute, join, relative, sep } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, relative, sep } from 'node:path';
 
 export interface ResourceLimits {
   /** RLIMIT_CPU, per process. */
@@ -23,7 +23,8 @@ export function probe(file: string, args: readonly string[], timeoutMs = 5_000):
   });
 }
 
-const BWRAP_PROBE = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--unshare-pid', '--unshare-net', '--die-with-parent', '--', 'true'];
+// Probes exactly the features the jail uses, --cap-drop included (a bwrap too old for it must not pass).
+const BWRAP_PROBE = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--unshare-pid', '--unshare-net', '--cap-drop', 'ALL', '--die-with-parent', '--', 'true'];
 
 /** Whether bubblewrap exists and can create namespaces here (user namespaces may be disabled). */
 export function probeBubblewrap(bwrapPath: string): Promise<boolean> {
@@ -48,42 +49,93 @@ export interface BubblewrapSpec {
 /**
  * bwrap arguments: the system read-only, homes and temp directories masked, toolchains on PATH
  * re-exposed read-only, only the workspace (and `writablePaths`) writable, private /tmp, own
- * PID/IPC/UTS namespaces, no network unless asked, and death with the parent.
+ * PID/IPC/UTS namespaces, no network unless asked, no capabilities, and death with the parent.
  */
 export function bubblewrapArguments(spec: BubblewrapSpec): string[] {
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc'];
   const masked = MASKED_DIRECTORIES.filter((directory) => existsSync(directory));
+  // The home is masked even when a masked directory already contains it (/home/alice under
+  // /home): it is then the most specific mask, so a toolchain in it never re-exposes the home.
   const hostHome = safeHomedir();
-  if (hostHome && hostHome !== '/' && !masked.some((directory) => isInside(hostHome, directory))) masked.push(hostHome);
-  // /run holds daemon sockets (docker, dbus); installs need it for DNS (resolv.conf often points there).
-  if (!spec.network && existsSync('/run')) masked.push('/run');
+  if (hostHome && hostHome !== '/' && isAbsolute(hostHome) && !masked.includes(hostHome)) masked.push(hostHome);
+  // /run holds daemon sockets (docker.sock, dbus): masked always. Installs (arbitrary setup.py
+  // code) only get back what name resolution needs.
+  const runMasked = existsSync('/run');
+  if (runMasked) masked.push('/run');
   for (const directory of masked) args.push('--tmpfs', directory);
-  for (const path of toolchainDirectories(spec.hostPath, masked)) args.push('--ro-bind', path, path);
+  if (runMasked && spec.network) {
+    for (const path of dnsRunPaths()) args.push('--ro-bind', path, path);
+  }
+  for (const path of toolchainDirectories(spec.hostPath, masked, ['/home'])) args.push('--ro-bind', path, path);
   for (const path of spec.readOnlyPaths) {
     if (existsSync(path)) args.push('--ro-bind', path, path);
   }
   for (const path of spec.writablePaths) args.push('--bind', path, path);
   args.push('--bind', spec.workspace, spec.workspace, '--chdir', spec.workspace);
   args.push('--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session');
+  // As root, bwrap keeps every capability by default: CAP_SYS_ADMIN alone lets the command
+  // `umount -l` a mask or remount / read-write. bwrap also sets no_new_privs, so the dropped
+  // capabilities do not come back on execve (not even for uid 0). Without capabilities root still
+  // writes the workspace, which it owns.
+  args.push('--cap-drop', 'ALL');
   if (!spec.network) args.push('--unshare-net');
   args.push('--');
   return args;
 }
 
 /**
- * PATH entries that live inside a masked directory (pyenv in ~/.pyenv, nvm in ~/.nvm): the
- * top-level directory below the mask is re-exposed, so `~/.pyenv` is visible but `~/.ssh` is not.
+ * What name resolution needs from /run: the directory of resolv.conf's target when it lives
+ * there (systemd-resolved's stub), and systemd-resolved's socket directory (nss-resolve).
  */
-export function toolchainDirectories(hostPath: string, masked: readonly string[]): string[] {
+export function dnsRunPaths(): string[] {
+  const result = new Set<string>();
+  try {
+    const target = realpathSync('/etc/resolv.conf');
+    if (isInside(target, '/run') && target !== '/run') result.add(dirname(target));
+  } catch {
+    // No resolv.conf: nothing to expose.
+  }
+  if (existsSync('/run/systemd/resolve')) result.add('/run/systemd/resolve');
+  return [...result].filter((path) => path !== '/run');
+}
+
+// Directories below a home that hold credentials: a PATH entry through them is never exposed.
+const SECRET_DIRECTORIES = new Set(['.ssh', '.gnupg', '.aws', '.azure', '.kube', '.docker', '.password-store', '.netrc', '.pki']);
+// Shared containers (XDG): exposing them whole would expose every application's data.
+const SHARED_DIRECTORIES = new Set(['.local', '.config', '.cache']);
+
+// Files and directories that mark a home: such a directory is never re-exposed whole.
+const HOME_MARKERS = [...SECRET_DIRECTORIES, '.bashrc', '.profile', '.bash_history', '.zshrc'];
+
+/**
+ * The read-only re-exposures for PATH entries inside a masked directory. The most specific mask
+ * containing the entry is used, and below it the entry's own toolchain directory: the first
+ * hidden directory on the way that is not a shared XDG container (`~/.pyenv` for
+ * `~/.pyenv/shims`, because the shims run interpreters in `~/.pyenv/versions`; `~/.nvm`,
+ * `~/.cargo`), otherwise the PATH entry itself (`~/.local/bin`, `~/bin`). Never re-exposed: a
+ * mask itself (a home), a direct child of `homeContainers` (another user's home), a directory
+ * that looks like a home (holds `.ssh`, `.bashrc`…), anything through a credentials directory.
+ * Known gap: tools in `~/.local/bin` that are symbolic links into `~/.local/share` (pipx, uv)
+ * need that directory in `readOnlyPaths`.
+ */
+export function toolchainDirectories(hostPath: string, masked: readonly string[], homeContainers: readonly string[] = ['/home']): string[] {
   const result = new Set<string>();
   for (const entry of hostPath.split(delimiter)) {
     if (!isAbsolute(entry)) continue;
-    const mask = masked.find((directory) => isInside(entry, directory) && entry !== directory);
-    if (!mask) continue;
-    const first = relative(mask, entry).split(sep)[0];
-    if (!first) continue;
-    const top = join(mask, first);
-    if (existsSync(top)) result.add(top);
+    const normalized = join(entry);
+    const containing = masked.filter((directory) => isInside(normalized, directory));
+    if (containing.length === 0) continue;
+    const mask = containing.reduce((best, directory) => (directory.length > best.length ? directory : best));
+    const rest = relative(mask, normalized);
+    if (!rest || rest.startsWith('..')) continue;
+    const segments = rest.split(sep).filter(Boolean);
+    if (segments.some((segment) => SECRET_DIRECTORIES.has(segment))) continue;
+    const toolchain = segments.findIndex((segment) => segment.startsWith('.') && !SHARED_DIRECTORIES.has(segment));
+    const exposed = toolchain === -1 ? normalized : join(mask, ...segments.slice(0, toolchain + 1));
+    if (masked.includes(exposed)) continue;
+    if (homeContainers.some((container) => join(container) === dirname(exposed))) continue;
+    if (!existsSync(exposed) || HOME_MARKERS.some((name) => existsSync(join(exposed, name)))) continue;
+    result.add(exposed);
   }
   return [...result];
 }

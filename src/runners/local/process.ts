@@ -71,6 +71,10 @@ export interface RunProcessOptions {
 
 // After the main process exits, how long a grandchild holding stdout open may delay the result.
 const DRAIN_GRACE_MS = 1_000;
+// After a timeout kill, how long we wait for 'exit' before settling anyway: a process stuck in
+// the kernel (uninterruptible I/O, a frozen cgroup) does not die at SIGKILL, and the caller's
+// wall-clock limit must hold regardless.
+export const KILL_GRACE_MS = 2_000;
 
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
@@ -118,6 +122,8 @@ export function runProcess(argv: readonly string[], options: RunProcessOptions):
     const timer = setTimeout(() => {
       timedOut = true;
       killEverything();
+      // Unless 'exit' already came and started the (shorter) drain grace.
+      graceTimer ??= setTimeout(finish, KILL_GRACE_MS);
     }, options.timeoutMs);
     const onAbort = () => {
       aborted = true;
@@ -163,6 +169,7 @@ export function runProcess(argv: readonly string[], options: RunProcessOptions):
       if (killedBy && !timedOut && !aborted) stderr.push(Buffer.from(`\n[the process was killed by ${killedBy}${SIGNAL_HINTS[killedBy] ?? ''}]\n`));
       // Kill leftovers now, so a background process cannot keep the pipes open for long.
       killEverything();
+      if (graceTimer) clearTimeout(graceTimer);
       graceTimer = setTimeout(finish, DRAIN_GRACE_MS);
     });
     child.on('close', finish);

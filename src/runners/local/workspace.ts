@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, rm, unlink } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PathSafetyError, SandboxError } from '../../errors.js';
 import { throwIfAborted } from '../../internal/async.js';
@@ -10,6 +10,14 @@ import { normalizeRelativePath } from '../../internal/paths.js';
  * the same check as the agent's; on top of that no directory on the way may be a symbolic link
  * (code from an earlier run may have planted `out -> /etc`) and the final component is opened
  * with O_NOFOLLOW. Commands never run while these operations do, so the checks hold.
+ *
+ * Only regular files are read or written. Every open also carries O_NONBLOCK and the handle is
+ * fstat'ed before any byte moves: a FIFO planted by a command (`os.mkfifo('.ptc/junit.xml')`)
+ * would otherwise block open() inside libuv's threadpool forever, and four of them hang every fs
+ * call of the host process. For writes, a FIFO, socket or device at the path is removed
+ * (unlinked: it is the sandbox's own debris, and the file the agent writes replaces it), and so is
+ * a regular file with more than one hard link (the new content never goes through a link into
+ * another file); a directory at the path is refused.
  */
 export class Workspace {
   constructor(readonly root: string) {}
@@ -20,12 +28,34 @@ export class Workspace {
     for (const file of checked) {
       throwIfAborted(signal);
       await this.ensureParents(file.path, true);
+      await this.clearForWrite(file.path);
       const handle = await this.openNoFollow(file.path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
       try {
+        await assertRegularFile(handle, file.path);
         await handle.writeFile(file.content, 'utf8');
       } finally {
         await handle.close();
       }
+    }
+  }
+
+  /** Unlinks what must not be written through: special files, and hard links to other files. */
+  private async clearForWrite(path: string): Promise<void> {
+    const target = join(this.root, path);
+    let stats;
+    try {
+      stats = await lstat(target);
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw new SandboxError(`Could not inspect ${path}`, { cause: error });
+    }
+    if (stats.isSymbolicLink()) throw new PathSafetyError(path, 'is a symbolic link');
+    if (stats.isDirectory()) throw new SandboxError(`Cannot write ${path}: it is a directory`);
+    if (stats.isFile() && stats.nlink <= 1) return;
+    try {
+      await unlink(target);
+    } catch (error) {
+      if (!isMissing(error)) throw new SandboxError(`Could not replace ${path}`, { cause: error });
     }
   }
 
@@ -59,8 +89,7 @@ export class Workspace {
       throw error;
     }
     try {
-      const stats = await handle.stat();
-      if (!stats.isFile()) throw new PathSafetyError(path, 'is not a regular file');
+      const stats = await assertRegularFile(handle, path);
       const length = Math.min(stats.size, maxBytes);
       const buffer = Buffer.alloc(length);
       let offset = 0;
@@ -104,12 +133,22 @@ export class Workspace {
 
   private async openNoFollow(path: string, flags: number) {
     try {
-      return await open(join(this.root, path), flags | constants.O_NOFOLLOW, 0o644);
+      // O_NONBLOCK: opening a FIFO returns at once instead of waiting for the other end.
+      return await open(join(this.root, path), flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new PathSafetyError(path, 'is a symbolic link');
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw new PathSafetyError(path, 'is a symbolic link');
+      // A FIFO without a reader, opened for writing without blocking.
+      if (code === 'ENXIO') throw new PathSafetyError(path, 'is not a regular file');
       throw error;
     }
   }
+}
+
+async function assertRegularFile(handle: FileHandle, path: string) {
+  const stats = await handle.stat();
+  if (!stats.isFile()) throw new PathSafetyError(path, 'is not a regular file');
+  return stats;
 }
 
 function isMissing(error: unknown): boolean {
