@@ -1,5 +1,6 @@
 import type { TestCase, TestReport } from '../bundle.js';
 import type { SandboxSession } from '../contracts/sandbox-runner.js';
+import { PathSafetyError } from '../errors.js';
 import { tail, trimMiddle } from '../internal/text.js';
 import { parseJUnit } from './junit.js';
 import type { TestPreset } from './presets.js';
@@ -46,7 +47,18 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
     signal: options.signal,
     ...(options.env ? { env: options.env } : {}),
   });
-  const xml = result.timedOut ? undefined : await session.readFile(preset.reportPath, { signal: options.signal });
+  let xml: string | undefined;
+  let unreadableReport: string | undefined;
+  if (!result.timedOut) {
+    try {
+      xml = await session.readFile(preset.reportPath, { signal: options.signal });
+    } catch (error) {
+      // The code under test can replace its report with a FIFO or a symlink; that is a red run
+      // with a reason, not a broken sandbox.
+      if (!(error instanceof PathSafetyError)) throw error;
+      unreadableReport = error.message;
+    }
+  }
   const parsed = xml === undefined ? undefined : parseJUnit(xml);
   const cases: TestCase[] = parsed
     ? preset.reportsFilesAsCases
@@ -65,6 +77,9 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
     if (!cases.some((testCase) => testCase.status === 'errored')) {
       cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });
     }
+  } else if (unreadableReport !== undefined) {
+    problem = `the test report was not a regular file (${unreadableReport})`;
+    cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });
   } else if (parsed === undefined) {
     problem = `the test command wrote no report (exit code ${result.exitCode ?? 'none'})`;
     cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { PYTHON_PYTEST, JAVASCRIPT_NODE_TEST, runTests } from '../../src/index.js';
+import { PYTHON_PYTEST, JAVASCRIPT_NODE_TEST, PathSafetyError, REPORT_PATH, runTests } from '../../src/index.js';
 import { FakeSandboxRunner, type FakeTestResult } from '../../src/testing/index.js';
 
 async function reportFor(result: FakeTestResult, preset = PYTHON_PYTEST, testFiles: string[] = []) {
@@ -49,6 +49,15 @@ describe('runTests: the exit code and the report together decide', () => {
     const { report } = await reportFor({ timedOut: true, stdout: 'looping' });
     expect(report).toMatchObject({ success: false, timedOut: true, exitCode: null });
     expect(report.problem).toContain('timed out');
+  });
+
+  test('a report replaced by something that is not a regular file is red, not a sandbox failure', async () => {
+    const runner = new FakeSandboxRunner({ results: { passed: ['a'] }, faults: { readFile: new PathSafetyError(REPORT_PATH, 'not a regular file') } });
+    const session = await runner.open({ executionId: 'x', language: 'python', dependencies: [], env: {}, signal: new AbortController().signal });
+    const report = await runTests(session, PYTHON_PYTEST, { timeoutMs: 1000, signal: new AbortController().signal, testFiles: [] });
+    await session.close();
+    expect(report.success).toBe(false);
+    expect(report.problem).toContain('not a regular file');
   });
 
   test('a missing report is red', async () => {
