@@ -2,6 +2,7 @@ import { afterEach, beforeEach, expect, test } from 'vitest';
 import { PTCAgent } from '../../src/agent.js';
 import { AnthropicCodeGenerator } from '../../src/generators/anthropic.js';
 import { FakeSandboxRunner } from '../../src/testing/fake-runner.js';
+import { junitXml } from '../../src/testing/junit-xml.js';
 import { FakeAnthropicServer, writeFilesStream } from '../fakes/anthropic-server.js';
 import { GOOD_FILES, makePlan } from './fixtures.js';
 
@@ -22,7 +23,11 @@ test('PTCAgent drives the generator through a red and a green iteration', async 
     { kind: 'stream', events: writeFilesStream(GOOD_FILES, { usage: { input_tokens: 600, output_tokens: 400, cache_read_input_tokens: 2000 } }) },
   );
   const runner = new FakeSandboxRunner({
-    results: [{ failed: [{ name: 'test_add', message: 'assert -1 == 3' }] }, { passed: ['test_add', 'test_add_acceptance'] }],
+    results: [
+      { failed: [{ name: 'test_add', message: 'assert -1 == 3' }] },
+      // The acceptance test's case carries its module, as pytest reports it: the agent checks it ran.
+      { report: junitXml([{ name: 'test_add', suite: 'tests.test_calculator' }, { name: 'test_add_acceptance', suite: 'tests.test_acceptance' }]) },
+    ],
   });
   const agent = new PTCAgent({
     generator: new AnthropicCodeGenerator({ apiKey: API_KEY, baseURL: server.url, model: 'claude-sonnet-5' }),
