@@ -3,7 +3,6 @@ import type {
   Cache,
   CacheCallOptions,
   CommandResult,
-  GeneratedFileInput,
   SandboxOpenSpec,
   SandboxRunner,
   SandboxSession,
@@ -17,14 +16,9 @@ import { SECRET } from './harness.js';
  * messages, cache errors), so each row also proves the agent scrubs it.
  */
 
-export const BUGGY: GeneratedFileInput[] = [
-  { path: 'calc.py', content: 'def add(a, b):\n    return a - b\n' },
-  { path: 'tests/test_calc.py', content: 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n', kind: 'test' },
-];
-export const FIXED: GeneratedFileInput[] = [
-  { path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' },
-  { path: 'tests/test_calc.py', content: 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n', kind: 'test' },
-];
+import { BUGGY, FIXED } from '../helpers.js';
+
+export { BUGGY, FIXED };
 
 /** A leaky error: the secret in the message, in a foreign cause, and in an own property. */
 export function leakyError(what: string): Error {

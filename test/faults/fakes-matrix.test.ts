@@ -15,7 +15,6 @@ import {
 import { FakeSandboxRunner, sampleBundle, ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { BUGGY, ContractBreakingRunner, FaultyCache, FIXED, hang, leakyError, leakyGenerator, leakyRunner } from './adapters.js';
 import {
-  activeResources,
   capture,
   expectNoSecret,
   expectValidBundle,
