@@ -99,7 +99,36 @@ export function toBundleFile(file: GeneratedFile, acceptance = false): BundleFil
     bytes: Buffer.byteLength(file.content, 'utf8'),
     acceptance,
   };
-  if (file.language !== undefined) bundled.language = file.language;
+  const language = file.language ?? languageOf(file.path);
+  if (language !== undefined) bundled.language = language;
   if (file.description !== undefined) bundled.description = file.description;
   return bundled;
+}
+
+const LANGUAGE_BY_EXTENSION: Readonly<Record<string, string>> = {
+  py: 'python',
+  js: 'javascript',
+  mjs: 'javascript',
+  cjs: 'javascript',
+  jsx: 'javascript',
+  ts: 'typescript',
+  mts: 'typescript',
+  cts: 'typescript',
+  tsx: 'typescript',
+  json: 'json',
+  md: 'markdown',
+  toml: 'toml',
+  yaml: 'yaml',
+  yml: 'yaml',
+  ini: 'ini',
+  cfg: 'ini',
+  sh: 'shell',
+  txt: 'text',
+};
+
+/** The language of a file by its extension, for bundles whose generator did not say. */
+export function languageOf(path: string): string | undefined {
+  const dot = path.lastIndexOf('.');
+  if (dot <= path.lastIndexOf('/')) return undefined;
+  return LANGUAGE_BY_EXTENSION[path.slice(dot + 1).toLowerCase()];
 }

@@ -16,6 +16,8 @@ describe('the loop', () => {
     expect(bundle.testReport?.passed).toBe(1);
     expect(bundle.files.map((file) => file.path)).toEqual(['calc.py', 'tests/test_calc.py']);
     expect(bundle.files[1]?.kind).toBe('test');
+    // The generator named no language: it is taken from the extension.
+    expect(bundle.files.map((file) => file.language)).toEqual(['python', 'python']);
     expect(bundle.error).toBeUndefined();
     expect(generator.calls).toHaveLength(1);
     expect(runner.opened).toBe(1);
