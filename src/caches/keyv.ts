@@ -42,6 +42,13 @@ export interface KeyvCacheOptions {
    */
   namespace?: string;
   /**
+   * Most entries the in-memory store keeps (only when `keyv` is not given); past it the least
+   * recently written entry is dropped. Keyv frees an expired entry only when its key is read again,
+   * so without a bound a long-running process would keep every bundle it ever cached.
+   * @default 1000
+   */
+  maxEntries?: number;
+  /**
    * Upper bound of every get/set/delete, in ms. A store that hangs (a Redis that vanished) costs
    * a run at most this much per call. (The default in-memory store cannot hang and skips the timer.)
    * @default 1000
@@ -56,6 +63,26 @@ export interface KeyvCacheOptions {
 
 export const DEFAULT_CACHE_NAMESPACE = 'ptc-agent';
 const DEFAULT_OPERATION_TIMEOUT_MS = 1_000;
+const DEFAULT_MAX_ENTRIES = 1_000;
+
+/** A Map that keeps at most `maxEntries`, dropping the least recently written first. */
+class BoundedMap extends Map<string, unknown> {
+  constructor(private readonly maxEntries: number) {
+    super();
+  }
+
+  override set(key: string, value: unknown): this {
+    // Re-inserting moves the key to the end, so iteration order is write order.
+    super.delete(key);
+    super.set(key, value);
+    while (this.size > this.maxEntries) {
+      const oldest = this.keys().next();
+      if (oldest.done) break;
+      super.delete(oldest.value);
+    }
+    return this;
+  }
+}
 /** setTimeout's limit; larger values fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 const MAX_DETAIL_CHARS = 500;
@@ -125,9 +152,15 @@ export class KeyvCache implements Cache {
     this.operationTimeoutMs = checkPositiveTimeout('operationTimeoutMs', options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS);
     this.onWarning = options.onWarning;
     this.ownMemoryStore = options.keyv === undefined;
+    if (options.keyv !== undefined && options.maxEntries !== undefined) {
+      throw new TypeError('maxEntries cannot be combined with keyv: bound your own store instead');
+    }
+    const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (!Number.isInteger(maxEntries) || maxEntries <= 0) throw new TypeError(`maxEntries must be a positive integer, got ${String(maxEntries)}`);
     this.keyv =
       options.keyv ??
       new Keyv({
+        store: new BoundedMap(maxEntries),
         namespace: options.namespace ?? DEFAULT_CACHE_NAMESPACE,
         // Plain JSON: a bundle holds no Buffers, and Keyv's default reviver doubles the cost of a
         // hit. Stored as text, so a caller's later mutation never reaches the stored entry.

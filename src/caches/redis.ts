@@ -246,6 +246,13 @@ export function createRedisCache(urlOrClient: string | RedisClientType, options:
   if (!REDIS_PROTOCOLS.has(url.protocol)) {
     throw new TypeError(`url must start with redis:// or rediss://, got ${url.protocol}//`);
   }
+  // node-redis decodes the credentials with decodeURIComponent and would throw a bare URIError.
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new TypeError('url has a user name or password that is not valid percent-encoding (encode it with encodeURIComponent)');
+  }
   const client = createClient({
     url: urlOrClient,
     // Commands fail at once while disconnected instead of waiting for a reconnect that may never come.
@@ -263,3 +270,4 @@ export function createRedisCache(urlOrClient: string | RedisClientType, options:
   }) as RedisClientType;
   return new RedisCache({ ...common, client, ownsClient: true, url });
 }
+

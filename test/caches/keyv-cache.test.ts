@@ -132,6 +132,28 @@ describe('KeyvCache entries', () => {
   });
 });
 
+describe('KeyvCache memory bound', () => {
+  test('the default in-memory store keeps at most maxEntries, dropping the oldest written', async () => {
+    const cache = new KeyvCache({ maxEntries: 3 });
+    const signal = new AbortController().signal;
+    for (const key of ['a', 'b', 'c', 'd']) await cache.set(key, sampleBundle(key), { ttlMs: 0, signal });
+    expect(await cache.get('a', { signal })).toBeUndefined();
+    expect((await cache.get('b', { signal }))?.executionId).toBe(sampleBundle('b').executionId);
+    expect((await cache.get('d', { signal }))?.executionId).toBe(sampleBundle('d').executionId);
+    // Rewriting a key makes it the newest: 'b' survives the next insertion, 'c' does not.
+    await cache.set('b', sampleBundle('b'), { ttlMs: 0, signal });
+    await cache.set('e', sampleBundle('e'), { ttlMs: 0, signal });
+    expect(await cache.get('c', { signal })).toBeUndefined();
+    expect(await cache.get('b', { signal })).toBeDefined();
+  });
+
+  test('maxEntries must be a positive integer and belongs to the default store only', () => {
+    expect(() => new KeyvCache({ maxEntries: 0 })).toThrow(/maxEntries/);
+    expect(() => new KeyvCache({ maxEntries: 2.5 })).toThrow(/maxEntries/);
+    expect(() => new KeyvCache({ maxEntries: 5, keyv: new KeyvCache().keyv })).toThrow(/maxEntries/);
+  });
+});
+
 describe('KeyvCache faults', () => {
   test('a hanging store: get is a miss plus a warning once operationTimeoutMs passes', async () => {
     const { cache, warnings } = sickCache('hang');

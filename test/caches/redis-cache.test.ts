@@ -141,6 +141,16 @@ describe.skipIf(redisSkipReason !== undefined)(`RedisCache faults${skipped}`, ()
     }
   });
 
+  test('a password that is not valid percent-encoding is a TypeError naming the url, without the password', () => {
+    expect(() => createRedisCache('redis://:pa%ss-word-123@127.0.0.1:1/0')).toThrow(TypeError);
+    try {
+      createRedisCache('redis://:pa%ss-word-123@127.0.0.1:1/0');
+    } catch (error) {
+      expect((error as Error).message).toMatch(/^url /);
+      expect((error as Error).message).not.toContain('pa%ss-word-123');
+    }
+  });
+
   test('the URL password never appears in warnings or errors', async () => {
     const password = 'hunter2-Sup3r-Secret-Passw0rd';
     const server = await RedisServer.start({ extraArgs: ['--requirepass', 'the-right-one'] });
