@@ -215,6 +215,16 @@ describe('ROMA server over HTTP (scripted generator, local runner, real pytest)'
     expect(events[1]!.data).toEqual({ execution_id: 'never-started', error: 'Execution not found' });
   });
 
+  test('a client retry of the very same request joins the run in flight, even with cache_strategy never', async () => {
+    const body = { ...PLAN, execution_id: 'retry-001', cache_strategy: 'never', max_iterations: 1 };
+    const before = await get(failing, '/stats');
+    const [first, retry] = await Promise.all([post(failing, body), post(failing, body)]);
+    expect(first.json).toEqual(retry.json);
+    const after = await get(failing, '/stats');
+    // One run of one iteration: one generator call, not two.
+    expect((after.generator_calls as number) - (before.generator_calls as number)).toBe(1);
+  });
+
   test('unknown routes answer 404 in FastAPI form; warnings never carry a secret', async () => {
     const response = await fetch(`${server.url}/nope`);
     expect(response.status).toBe(404);

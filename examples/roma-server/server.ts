@@ -8,6 +8,7 @@
  * errors for an invalid plan, 200 with the result whatever its status), and
  * `GET /executions/:id/events` (the run's events as Server-Sent Events).
  */
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -17,7 +18,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { streamSSE } from 'hono/streaming';
 import type { PTCStreamItem } from '../../src/events.js';
-import { fromRomaPlan, parseRomaPlan, romaFailureResult, RomaPlanValidationError, toRomaResult, type RomaArtifactResult } from '../../src/roma/index.js';
+import type { Plan } from '../../src/plan.js';
+import { fromRomaPlan, parseRomaPlan, romaFailureResult, RomaPlanValidationError, toRomaResult, type RomaArtifactResult, type RomaExecutionPlan } from '../../src/roma/index.js';
 import { createAgentFromEnvironment, type AgentSetup, type Environment } from './environment.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -209,6 +211,26 @@ export function createRomaApp(setup: AgentSetup, appOptions: RomaAppOptions = {}
     });
   });
 
+  const inFlight = new Map<string, Promise<{ status: 200 | 500; body: unknown }>>();
+  const runPlan = async (plan: Plan, romaPlan: RomaExecutionPlan, started: Date): Promise<{ status: 200 | 500; body: unknown }> => {
+    const log = logs.open(romaPlan.execution_id);
+    try {
+      let result: RomaArtifactResult | undefined;
+      for await (const item of agent.stream(plan)) {
+        if (item.type === 'bundle') result = toRomaResult(item.bundle, { plan: romaPlan });
+        else log.push(item.type, eventPayload(item));
+      }
+      result ??= romaFailureResult(romaPlan.execution_id, 'the run ended without a result', started);
+      log.finish(result);
+      return { status: 200, body: result };
+    } catch (error) {
+      // Only a bug gets here (the agent resolves every run with a bundle). 5xx: ROMA retries it.
+      const message = error instanceof Error ? error.message : String(error);
+      log.finish(romaFailureResult(romaPlan.execution_id, `Execution failed: ${message}`, started));
+      return { status: 500, body: { detail: `Execution failed: ${message}` } };
+    }
+  };
+
   app.post(
     '/execute',
     bodyLimit({
@@ -217,9 +239,10 @@ export function createRomaApp(setup: AgentSetup, appOptions: RomaAppOptions = {}
     }),
     async (c) => {
       const started = new Date();
+      const text = await c.req.text();
       let body: unknown;
       try {
-        body = JSON.parse(await c.req.text());
+        body = JSON.parse(text);
       } catch (error) {
         // FastAPI's answer to a body that is not JSON.
         return c.json({ detail: [{ type: 'json_invalid', loc: ['body', 0], msg: `JSON decode error: ${(error as Error).message}` }] }, 422);
@@ -233,25 +256,17 @@ export function createRomaApp(setup: AgentSetup, appOptions: RomaAppOptions = {}
         if (error instanceof RomaPlanValidationError) return c.json({ detail: error.detail }, 422);
         throw error;
       }
-      const log = logs.open(romaPlan.execution_id);
-      try {
-        // The run is not tied to this request: when ROMA's client times out it retries with the
-        // same plan, and the retry joins the run still in flight (single flight) instead of
-        // starting over. The plan's own timeout bounds it.
-        let result: RomaArtifactResult | undefined;
-        for await (const item of agent.stream(plan)) {
-          if (item.type === 'bundle') result = toRomaResult(item.bundle, { plan: romaPlan });
-          else log.push(item.type, eventPayload(item));
-        }
-        result ??= romaFailureResult(romaPlan.execution_id, 'the run ended without a result', started);
-        log.finish(result);
-        return c.json(result, 200);
-      } catch (error) {
-        // Only a bug gets here (the agent resolves every run with a bundle). 5xx: ROMA retries it.
-        const message = error instanceof Error ? error.message : String(error);
-        log.finish(romaFailureResult(romaPlan.execution_id, `Execution failed: ${message}`, started));
-        return c.json({ detail: `Execution failed: ${message}` }, 500);
+      // ROMA's client retries a request that timed out with the very same body: the retry waits
+      // for the run already in flight instead of paying for a second one (the agent's own single
+      // flight covers identical plans too, but not under cache_strategy "never").
+      const requestKey = createHash('sha256').update(text).digest('hex');
+      let pending = inFlight.get(requestKey);
+      if (!pending) {
+        pending = runPlan(plan, romaPlan, started).finally(() => inFlight.delete(requestKey));
+        inFlight.set(requestKey, pending);
       }
+      const answer = await pending;
+      return c.json(answer.body, answer.status);
     },
   );
 
