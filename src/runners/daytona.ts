@@ -41,8 +41,11 @@ import type { Language } from '../plan.js';
 import {
   buildCommandScript,
   buildReadbackScript,
+  needsScriptFile,
   parseFramedOutput,
+  scriptFilePath,
   wrapScript,
+  wrapScriptFile,
   type FramedOutput,
 } from './daytona/command-script.js';
 
@@ -688,7 +691,8 @@ class DaytonaSandboxSession implements SandboxSession {
     const script = buildCommandScript(command, { ...scriptOptions, removePaths: removals });
     const env = { ...this.env, ...options.env };
     const started = performance.now();
-    const outcome = await this.execute(script, env, options.timeoutMs, options.signal);
+    const commandLine = await this.commandLineFor(script, sequence, options.signal);
+    const outcome = await this.execute(commandLine, env, options.timeoutMs, options.signal);
     const durationMs = Math.round(performance.now() - started);
 
     if (outcome.kind === 'unanswered') {
@@ -793,15 +797,36 @@ class DaytonaSandboxSession implements SandboxSession {
   }
 
   /**
+   * `sh -c '<script>'`, or, for a script too long for one exec argument (E2BIG), `sh '<file>'`
+   * after uploading the script beside the command's output files. Like those files it is named
+   * by the command's sequence number, so it is never reused, and it goes with the sandbox.
+   */
+  private async commandLineFor(script: string, sequence: number, signal: AbortSignal): Promise<string> {
+    if (!needsScriptFile(script)) return wrapScript(script);
+    const { outputDir, requestTimeoutMs } = this.internals.settings;
+    const path = scriptFilePath(outputDir, sequence);
+    // A Buffer, never a string: a string source is read as a path on the host (SDK-NOTES §2.3).
+    const uploads = [{ source: Buffer.from(script, 'utf8'), destination: path }];
+    try {
+      // Re-uploading the same bytes is harmless, so a broken connection is retried.
+      await this.internals.retrying(() => this.sandbox.fs.uploadFiles(uploads, toSeconds(requestTimeoutMs)), requestTimeoutMs, signal, 'Uploading a command script to the Daytona sandbox');
+    } catch (error) {
+      if (signal.aborted) throw abortReason(signal);
+      throw this.internals.toSandboxError(error, 'Uploading a command script to the Daytona sandbox failed', 'SANDBOX_FAILED');
+    }
+    return wrapScriptFile(path);
+  }
+
+  /**
    * One `executeCommand`. Never retried: a test run is not idempotent, and after a broken
    * connection its outcome is unknown.
    */
-  private async execute(script: string, env: Record<string, string>, timeoutMs: number, signal: AbortSignal): Promise<ExecuteOutcome> {
+  private async execute(commandLine: string, env: Record<string, string>, timeoutMs: number, signal: AbortSignal): Promise<ExecuteOutcome> {
     const seconds = toSeconds(timeoutMs);
     const deadlineMs = seconds * 1000 + this.internals.settings.commandGraceMs;
     try {
       const response = await withTimeout(
-        () => this.sandbox.process.executeCommand(wrapScript(script), undefined, env, seconds),
+        () => this.sandbox.process.executeCommand(commandLine, undefined, env, seconds),
         deadlineMs,
         signal,
         'A command in the Daytona sandbox',

@@ -101,6 +101,29 @@ describe('DaytonaSandboxRunner against the fake Daytona server', () => {
     }
   }, 30_000);
 
+  test('a command line longer than one exec argument allows runs from an uploaded script file', async () => {
+    fake.reset();
+    const session = await runner.open(openSpec());
+    try {
+      // 250 words of 1,000 chars: ~250 KB, past Linux's 128 KiB limit on one argument (MAX_ARG_STRLEN).
+      const words = Array.from({ length: 250 }, (_, index) => `${String(index).padStart(3, '0')}${"x'".repeat(498)}y`);
+      await session.removeFiles(['stale.txt'], { signal: signal() });
+      const result = await session.run(['sh', '-c', 'echo "$#"; printf "%s\\n" "$1" | wc -c; printf "%s" "${250}" | head -c 3', 'sh', ...words], { timeoutMs: 10_000, signal: signal() });
+      expect(result).toMatchObject({ exitCode: 0, timedOut: false, stderr: '' });
+      expect(result.stdout.split('\n').map((line) => line.trim())).toEqual(['250', '1001', '249']);
+      const failing = await session.run(['sh', '-c', 'exit 3', 'sh', ...words], { timeoutMs: 10_000, signal: signal() });
+      expect(failing.exitCode).toBe(3);
+      // Short commands still go inline: one upload per long command, none for the short one.
+      expect((await session.run(['sh', '-c', 'echo short'], { timeoutMs: 10_000, signal: signal() })).stdout).toBe('short\n');
+    } finally {
+      await session.close();
+    }
+    expect(fake.count('upload')).toBe(2);
+    expect(fake.count('execute')).toBe(3);
+    const longest = Math.max(...fake.calls.filter((call) => call.endpoint === 'execute').map((call) => (call.body as { command: string }).command.length));
+    expect(longest).toBeLessThan(1_000);
+  }, 30_000);
+
   test('long output is cut in the middle inside the sandbox and flagged', async () => {
     const small = runnerFor(fake, { maxOutputBytes: 1_000 });
     const session = await small.open(openSpec());

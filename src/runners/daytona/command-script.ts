@@ -12,6 +12,8 @@
  * over the cap are cut in the sandbox (`head -c` + `tail -c`), so neither the daemon's answer nor
  * our memory grows with a runaway test. The files stay in the sandbox, so the output of a command
  * the daemon killed for its timeout can still be read back with a second, capped command.
+ * A script too long for one exec argument (MAX_INLINE_COMMAND_BYTES) is uploaded as a file beside
+ * the output files and run with `sh '<file>'` instead.
  */
 
 /** Single-quotes one word for POSIX sh. */
@@ -90,9 +92,34 @@ export function buildReadbackScript(options: Omit<CommandScriptOptions, 'removeP
   return [prelude(options), frame('-1')].join('\n');
 }
 
+/**
+ * Longest command line sent inline, in UTF-8 bytes. The daemon hands the command line to a shell as
+ * one argument, and Linux refuses any single exec argument over 128 KiB (MAX_ARG_STRLEN, E2BIG);
+ * half of that leaves room for whatever the daemon wraps around it.
+ */
+export const MAX_INLINE_COMMAND_BYTES = 64 * 1024;
+
 /** The command line handed to `executeCommand`. */
 export function wrapScript(script: string): string {
   return `sh -c ${shellQuote(script)}`;
+}
+
+/**
+ * Whether `script` must go through a file: a node preset appends every test path and the pending
+ * removals ride along, so a script can outgrow one exec argument (see MAX_INLINE_COMMAND_BYTES).
+ */
+export function needsScriptFile(script: string): boolean {
+  return Buffer.byteLength(wrapScript(script), 'utf8') > MAX_INLINE_COMMAND_BYTES;
+}
+
+/** Sandbox-relative path of the script file of command `sequence` (beside its output files). */
+export function scriptFilePath(outputDir: string, sequence: number): string {
+  return `${outputDir}/${sequence}.sh`;
+}
+
+/** The command line that runs a script uploaded to `path` (sandbox-relative, read from the work directory). */
+export function wrapScriptFile(path: string): string {
+  return `sh ${shellQuote(path)}`;
 }
 
 export interface FramedOutput {
