@@ -57,13 +57,15 @@ export class PlanProducer {
 
   /**
    * Validates the plan as ROMA's service would (throws `RomaPlanValidationError`), enqueues it
-   * under a job id derived from its `execution_id` (a second submit of a queued or running id
-   * joins that job instead of running it twice), and resolves with the validated ROMA result.
+   * under a job id derived from its `execution_id` and its content (`jobIdFor`: a second submit
+   * of the same plan while its job is queued, running or retained joins that job instead of
+   * running it twice; a changed plan under the same execution id is a new job), and resolves
+   * with the validated ROMA result.
    */
   async submit(plan: unknown): Promise<SubmittedPlan> {
     const roma = parseRomaPlan(plan);
     await this.ready();
-    const jobId = jobIdFor(roma.execution_id);
+    const jobId = jobIdFor(roma);
     const job = await this.queue.add('execute', { plan: roma }, { jobId });
     const value = await job.waitUntilFinished(this.events, this.resultTimeoutMs);
     return { jobId, result: RomaArtifactResultSchema.parse(value) };

@@ -87,7 +87,7 @@ describe.skipIf(redisSkipReason !== undefined)(`queue workers on a real Redis${r
 
     const results: SubmittedPlan[] = await Promise.all(PLANS.map((plan) => producer!.submit(plan)));
     for (const [index, { jobId, result }] of results.entries()) {
-      expect(jobId).toBe(PLANS[index]!.execution_id);
+      expect(jobId).toMatch(new RegExp(`^${PLANS[index]!.execution_id}-[0-9a-f]{16}$`));
       expect(result).toMatchObject({ execution_id: PLANS[index]!.execution_id, status: 'SUCCESS', from_cache: false });
       // Real pytest ran the bundled calculator's three tests.
       expect(result.test_results).toMatchObject({ exit_code: 0, tests_passed: 3, tests_failed: 0 });
@@ -99,8 +99,19 @@ describe.skipIf(redisSkipReason !== undefined)(`queue workers on a real Redis${r
     expect(duplicate.result).toMatchObject({ execution_id: 'calc-1-again', status: 'SUCCESS', from_cache: true, llm_usage: [] });
     expect(duplicate.result.artifacts).toEqual(results[0]!.result.artifacts);
 
+    // The same plan under the same execution id is the same job, answered with its retained result…
+    const same = await producer!.submit(PLANS[1]);
+    expect(same.jobId).toBe(results[1]!.jobId);
+    expect(same.result).toMatchObject({ execution_id: 'calc-2', from_cache: false });
+    // …but a changed plan under that execution id is a new job, not the old job's result (the
+    // timeout is not part of the cache key, so it is a cache hit: no generation).
+    const changed = await producer!.submit({ ...PLANS[1], timeout_seconds: 90 });
+    expect(changed.jobId).not.toBe(results[1]!.jobId);
+    expect(changed.jobId).toMatch(/^calc-2-[0-9a-f]{16}$/);
+    expect(changed.result).toMatchObject({ execution_id: 'calc-2', status: 'SUCCESS', from_cache: true });
+
     await Promise.all(workers.map(stopWorker));
-    const jobIds = [...PLANS.map((plan) => plan.execution_id), 'calc-1-again'];
+    const jobIds = [...results.map((result) => result.jobId), duplicate.jobId, changed.jobId];
     // Exactly once, as the queue saw it…
     await waitFor('every completion event', () => jobIds.every((id) => completions.has(id)), workers, 5_000);
     for (const id of jobIds) expect(completions.get(id)).toBe(1);

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createClient, type RedisClientType } from '@keyv/redis';
-import type { RomaArtifactResult, RomaExecutionPlanInput } from '../../src/roma/index.js';
+import { canonicalJson } from '../../src/internal/canonical-json.js';
+import type { RomaArtifactResult, RomaExecutionPlan, RomaExecutionPlanInput } from '../../src/roma/index.js';
 
 /** @default queue name, overridden by PTC_QUEUE. */
 export const DEFAULT_QUEUE_NAME = 'ptc-roma';
@@ -57,7 +58,21 @@ export class RedisConnections {
 }
 
 /** BullMQ job ids may not contain `:` nor be integers: ROMA ids that do are hashed. */
-export function jobIdFor(executionId: string): string {
+function executionIdPart(executionId: string): string {
   if (/^[A-Za-z0-9._-]{1,200}$/.test(executionId) && !/^\d+$/.test(executionId)) return executionId;
   return `exec-${createHash('sha256').update(executionId, 'utf8').digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * The job id of a validated plan: `<execution_id>-<16 hex of sha256 of the plan>`. BullMQ keeps a
+ * finished job (removeOnComplete / removeOnFail) and `add` with a retained id answers with that
+ * old job, so the plan's content is part of the id: the same plan again joins (or re-reads) its
+ * job, a changed plan under the same execution id gets a new one. `created_at` is left out (ROMA
+ * stamps it with the current time when absent, so it would make every submit unique). A `-`
+ * separator because BullMQ refuses `:` in custom ids.
+ */
+export function jobIdFor(plan: RomaExecutionPlan): string {
+  const { created_at: _createdAt, ...body } = plan;
+  const digest = createHash('sha256').update(canonicalJson(body), 'utf8').digest('hex').slice(0, 16);
+  return `${executionIdPart(plan.execution_id)}-${digest}`;
 }
