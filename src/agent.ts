@@ -9,12 +9,10 @@ import { Redactor } from './internal/redact.js';
 import { type PTCAgentOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type Language, type Plan, type PlanInput, parsePlan } from './plan.js';
 import type { TestPreset } from './reports/presets.js';
-import { NEVER_ABORTED, type Observer, type RunHost, RunState, asHit, isUsable } from './run.js';
+import { type Observer, type RunHost, RunState, asHit, isUsable } from './run.js';
 
 export type { FileLimitOptions, PTCAgentOptions } from './options.js';
 
-/** The caller's signal, or undefined when there is none to listen to. */
-const callerSignalOf = (signal: AbortSignal) => (signal === NEVER_ABORTED ? undefined : signal);
 
 export interface ExecuteOptions {
   /** Cancels the run: it still closes its sandbox and resolves with status `cancelled`. */
@@ -145,7 +143,6 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
   }
 
   private async executePlan(plan: Plan, callerSignal: AbortSignal | undefined, observer: Observer | undefined): Promise<ArtifactBundle> {
-    const signal = callerSignal ?? NEVER_ABORTED;
     const preset = this.options.testPresets[plan.language];
     // The key serves the cache and single flight; a plan that opts out of both does not need one.
     const key = plan.cacheStrategy === 'never' ? undefined : computeCacheKey(plan, { generatorId: this.options.generator.id, testPresetId: preset.id });
@@ -155,7 +152,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
     // Single flight: an identical plan already running is awaited instead of generated again.
     const leader = key === undefined ? undefined : this.inFlightByKey.get(key);
     if (leader && key !== undefined) {
-      const shared = await this.followLeader(leader, plan, key, signal, observer);
+      const shared = await this.followLeader(leader, plan, key, callerSignal, observer);
       if (shared) return this.finish(shared, observer, plan);
     }
 
@@ -171,7 +168,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
     }
     const run = new RunState(plan, preset, key, this, observer);
     try {
-      const bundle = await this.queueAndRun(run, cache, signal);
+      const bundle = await this.queueAndRun(run, cache, callerSignal);
       settleShared?.resolve(bundle);
       return this.finish(bundle, observer, plan);
     } catch (error) {
@@ -186,7 +183,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
     leader: Promise<ArtifactBundle>,
     plan: Plan,
     key: string,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
     observer: Observer | undefined,
   ): Promise<ArtifactBundle | undefined> {
     const started = performance.now();
@@ -201,11 +198,11 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
     try {
       outcome = await raceAbort(
         Promise.race([leader.catch(() => 'failed' as const), deadline]),
-        callerSignalOf(signal),
+        signal,
       );
-    } catch {
-      // Our own signal aborted while waiting: nothing ran, nothing to close.
-      return new RunState(plan, this.options.testPresets[plan.language], key, this, observer).abortedBeforeStart(signal);
+    } catch (reason) {
+      // Only our own signal rejects this wait (with its reason): nothing ran, nothing to close.
+      return new RunState(plan, this.options.testPresets[plan.language], key, this, observer).endedBeforeStart(reason as Error);
     } finally {
       clearTimeout(timer);
     }
@@ -221,17 +218,18 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
     return asHit(outcome, plan, key, startedAt, performance.now() - started);
   }
 
-  private async queueAndRun(run: RunState, cache: Cache | undefined, signal: AbortSignal): Promise<ArtifactBundle> {
-    if (signal.aborted) return run.abortedBeforeStart(signal);
+  private async queueAndRun(run: RunState, cache: Cache | undefined, signal: AbortSignal | undefined): Promise<ArtifactBundle> {
+    if (signal?.aborted) return run.abortedBeforeStart(signal);
     const queuedAt = performance.now();
     if (this.semaphore.running >= this.options.maxConcurrent) {
       run.emit('run:queued', { queued: this.semaphore.queued + 1 });
     }
     let release: () => void;
     try {
-      release = await this.semaphore.acquire(callerSignalOf(signal));
-    } catch {
-      return run.abortedBeforeStart(signal);
+      release = await this.semaphore.acquire(signal);
+    } catch (reason) {
+      // Only our own signal rejects a queued wait, with its reason.
+      return run.endedBeforeStart(reason as Error);
     }
     run.queuedMs = performance.now() - queuedAt;
     try {

@@ -37,8 +37,6 @@ export type Observer = (item: PTCStreamItem) => void;
 const MAX_NOTES_CHARS = 20_000;
 const MAX_PROGRESS_MESSAGE_CHARS = 2_000;
 
-/** Stands in for a missing caller signal; nothing ever aborts it. */
-export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 /** What a run needs from the agent that started it. */
 export interface RunHost {
@@ -134,7 +132,7 @@ export class RunState {
     return this.build(timedOut ? 'timeout' : 'cancelled', timedOut ? 'timeout' : 'cancelled', errorInfo(reason));
   }
 
-  async execute(cache: Cache | undefined, callerSignal: AbortSignal): Promise<ArtifactBundle> {
+  async execute(cache: Cache | undefined, callerSignal: AbortSignal | undefined): Promise<ArtifactBundle> {
     const options = this.host.resolved;
     const timeoutMs = this.plan.timeoutMs ?? options.defaultTimeoutMs;
     this.runStarted = performance.now();
@@ -151,9 +149,9 @@ export class RunState {
       controller.abort(reason);
       rejectAborted(abortReason(controller.signal));
     };
-    const onCallerAbort = () => abort(callerSignal.reason ?? new PTCAbortError('The run was cancelled'));
-    if (callerSignal.aborted) onCallerAbort();
-    else if (callerSignal !== NEVER_ABORTED) callerSignal.addEventListener('abort', onCallerAbort, { once: true });
+    const onCallerAbort = () => abort(callerSignal?.reason ?? new PTCAbortError('The run was cancelled'));
+    if (callerSignal?.aborted) onCallerAbort();
+    else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     const timer = setTimeout(() => abort(new PTCTimeoutError(`The run timed out after ${timeoutMs} ms`, timeoutMs)), timeoutMs);
     const signal = controller.signal;
     let openPromise: Promise<SandboxSession> | undefined;
@@ -186,7 +184,7 @@ export class RunState {
       }
     } finally {
       clearTimeout(timer);
-      callerSignal.removeEventListener('abort', onCallerAbort);
+      callerSignal?.removeEventListener('abort', onCallerAbort);
     }
     // Closed before the bundle is built, so whatever closing reports is in it.
     if (openPromise) await this.closeSession(openPromise);
@@ -222,7 +220,7 @@ export class RunState {
     return undefined;
   }
 
-  private async store(cache: Cache, bundle: ArtifactBundle, signal: AbortSignal): Promise<void> {
+  private async store(cache: Cache, bundle: ArtifactBundle, signal: AbortSignal | undefined): Promise<void> {
     const key = this.key;
     if (key === undefined || !isUsable(bundle, this.plan)) return;
     const options = this.host.resolved;
@@ -234,7 +232,7 @@ export class RunState {
         'cache write',
       );
     } catch (error) {
-      if (signal.aborted) return;
+      if (signal?.aborted) return;
       this.warn('CACHE_FAILED', `cache write failed; the result was not stored: ${describe(error)}`);
     }
   }

@@ -135,7 +135,7 @@ export class RedisCache extends KeyvCache {
     const client = this.client;
     if (client.isOpen) {
       try {
-        await withTimeout(() => client.close(), this.operationTimeoutMs, new AbortController().signal, 'Redis close');
+        await withTimeout(() => client.close(), this.operationTimeoutMs, undefined, 'Redis close');
       } catch {
         if (client.isOpen) client.destroy();
       }

@@ -42,25 +42,25 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefine
 }
 
 /**
- * Runs `task` with a signal that aborts after `timeoutMs` or when `parent` aborts, and rejects
- * with `PTCTimeoutError` on expiry even if the task ignores its signal.
+ * Runs `task` with a signal that aborts after `timeoutMs` or when `parent` (if any) aborts, and
+ * rejects with `PTCTimeoutError` on expiry even if the task ignores its signal.
  */
 export async function withTimeout<T>(
   task: (signal: AbortSignal) => Promise<T>,
   timeoutMs: number,
-  parent: AbortSignal,
+  parent: AbortSignal | undefined,
   what: string,
 ): Promise<T> {
-  throwIfAborted(parent);
+  if (parent) throwIfAborted(parent);
   const controller = new AbortController();
-  const onParentAbort = () => controller.abort(parent.reason);
-  parent.addEventListener('abort', onParentAbort, { once: true });
+  const onParentAbort = () => controller.abort(parent?.reason);
+  parent?.addEventListener('abort', onParentAbort, { once: true });
   const timer = setTimeout(() => controller.abort(new PTCTimeoutError(`${what} timed out after ${timeoutMs} ms`, timeoutMs)), timeoutMs);
   try {
     return await raceAbort(Promise.resolve().then(() => task(controller.signal)), controller.signal);
   } finally {
     clearTimeout(timer);
-    parent.removeEventListener('abort', onParentAbort);
+    parent?.removeEventListener('abort', onParentAbort);
   }
 }
 
