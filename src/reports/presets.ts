@@ -45,7 +45,9 @@ export const PYTHON_PYTEST: TestPreset = {
   id: 'python-pytest',
   language: 'python',
   framework: 'pytest',
-  command: ['python3', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', `--junitxml=${REPORT_PATH}`],
+  // -B: no .pyc files. Python trusts a cached .pyc while the source's size and whole-second mtime
+  // match, so a same-size fix written within a second of the last run would otherwise run stale.
+  command: ['python3', '-B', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', `--junitxml=${REPORT_PATH}`],
   appendTestFiles: false,
   reportPath: REPORT_PATH,
   requiredDependencies: [],

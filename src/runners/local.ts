@@ -26,6 +26,7 @@ import {
 } from './local/isolation.js';
 import { runProcess } from './local/process.js';
 import { Workspace } from './local/workspace.js';
+import { durationMs, positiveInteger } from '../internal/validate.js';
 
 export type LocalIsolation = 'auto' | 'bwrap' | 'none';
 
@@ -119,14 +120,9 @@ interface HostCapabilities {
 }
 
 const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Option errors name the runner and the option, as the agent's do. */
+const PREFIX = 'LocalSandboxRunner: options.';
 
-function positiveInteger(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`LocalSandboxRunner: options.${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
 
 function nonEmptyString(value: unknown, name: string, fallback: string): string {
   if (value === undefined) return fallback;
@@ -166,15 +162,15 @@ function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedOptions {
     isolation,
     workspaceRoot: nonEmptyString(options.workspaceRoot, 'workspaceRoot', tmpdir()),
     cacheDirectory: nonEmptyString(options.cacheDirectory, 'cacheDirectory', defaultCacheDirectory()),
-    installTimeoutMs: positiveInteger(options.installTimeoutMs, 'installTimeoutMs', 300_000),
+    installTimeoutMs: durationMs(`${PREFIX}installTimeoutMs`, options.installTimeoutMs, 300_000),
     limits: {
-      maxCpuSeconds: positiveInteger(options.maxCpuSeconds, 'maxCpuSeconds', 120),
-      maxMemoryBytes: positiveInteger(options.maxMemoryBytes, 'maxMemoryBytes', 2 * 1024 ** 3),
-      maxProcesses: positiveInteger(options.maxProcesses, 'maxProcesses', 256),
-      maxFileSizeBytes: positiveInteger(options.maxFileSizeBytes, 'maxFileSizeBytes', 256 * 1024 ** 2),
+      maxCpuSeconds: positiveInteger(`${PREFIX}maxCpuSeconds`, options.maxCpuSeconds, 120),
+      maxMemoryBytes: positiveInteger(`${PREFIX}maxMemoryBytes`, options.maxMemoryBytes, 2 * 1024 ** 3),
+      maxProcesses: positiveInteger(`${PREFIX}maxProcesses`, options.maxProcesses, 256),
+      maxFileSizeBytes: positiveInteger(`${PREFIX}maxFileSizeBytes`, options.maxFileSizeBytes, 256 * 1024 ** 2),
     },
-    maxOutputBytes: positiveInteger(options.maxOutputBytes, 'maxOutputBytes', 1024 ** 2),
-    maxReadFileBytes: positiveInteger(options.maxReadFileBytes, 'maxReadFileBytes', 16 * 1024 ** 2),
+    maxOutputBytes: positiveInteger(`${PREFIX}maxOutputBytes`, options.maxOutputBytes, 1024 ** 2),
+    maxReadFileBytes: positiveInteger(`${PREFIX}maxReadFileBytes`, options.maxReadFileBytes, 16 * 1024 ** 2),
     env: environment(options.env, 'env'),
     path: nonEmptyString(options.path, 'path', process.env.PATH || '/usr/local/bin:/usr/bin:/bin'),
     locale: nonEmptyString(options.locale, 'locale', 'C.UTF-8'),
@@ -260,6 +256,9 @@ export class LocalSandboxRunner implements SandboxRunner {
         HOME: workspaceDirectory,
         LANG: this.options.locale,
         TMPDIR: scratch,
+        // Python validates a cached .pyc by the source's mtime in whole seconds and its size: a
+        // refinement that changes `a + b` to `a - b` within the same second would run stale code.
+        PYTHONDONTWRITEBYTECODE: '1',
         ...(installed?.ecosystem === 'python' ? { PYTHONPATH: installed.modulesDirectory } : {}),
         ...this.options.env,
         ...spec.env,
