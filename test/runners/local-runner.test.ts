@@ -23,6 +23,7 @@ describe('options are validated once, in the constructor', () => {
   test.each([
     [{ isolation: 'docker' }, 'isolation'],
     [{ installTimeoutMs: 0 }, 'installTimeoutMs'],
+    [{ installTimeoutMs: 2 ** 31 }, 'installTimeoutMs'],
     [{ maxMemoryBytes: -1 }, 'maxMemoryBytes'],
     [{ maxProcesses: 1.5 }, 'maxProcesses'],
     [{ env: { 'BAD NAME': 'x' } }, 'env'],
@@ -163,6 +164,18 @@ describe('real pytest runs through the python preset', () => {
       const red = await runSuite(session, PYTHON_PYTEST, [{ path: 'calc.py', content: 'def add(a, b):\n    return a - b\n' }]);
       expect(red).toMatchObject({ success: false, passed: 1, failed: 1 });
       expect(red.cases.find((testCase) => testCase.status === 'failed')?.message).toMatch(/assert -1 == 3/);
+    });
+  });
+
+  test('no bytecode cache: a same-size rewrite within the same second is never run stale', async () => {
+    await withSession(runner, 'python', async (session) => {
+      await session.writeFiles([{ path: 'calc.py', content: 'VALUE = 1\n' }], { signal: signal() });
+      const probe = ['python3', '-c', 'import sys, calc; print(sys.dont_write_bytecode, calc.VALUE)'];
+      expect((await session.run(probe, { timeoutMs: 20_000, signal: signal() })).stdout.trim()).toBe('True 1');
+      await session.writeFiles([{ path: 'calc.py', content: 'VALUE = 2\n' }], { signal: signal() });
+      expect((await session.run(probe, { timeoutMs: 20_000, signal: signal() })).stdout.trim()).toBe('True 2');
+      const listing = await session.run(['sh', '-c', 'find . -name "*.pyc" | wc -l'], { timeoutMs: 20_000, signal: signal() });
+      expect(listing.stdout.trim()).toBe('0');
     });
   });
 
