@@ -5,6 +5,7 @@ import { KeyvCache } from './caches/keyv.js';
 import type { Language } from './plan.js';
 import { DEFAULT_TEST_PRESETS, type TestPreset } from './reports/presets.js';
 import { LocalSandboxRunner } from './runners/local.js';
+import { durationMs, positiveInteger } from './internal/validate.js';
 
 export interface FileLimitOptions {
   /** @default 200 */
@@ -53,11 +54,6 @@ export type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPres
   fileLimits: Required<FileLimitOptions>;
 };
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
-  return value;
-}
 
 /** Validates options once, eagerly: a bad option throws a TypeError naming it. */
 export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
@@ -84,10 +80,10 @@ export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
     runner,
     cache,
     maxConcurrent: positiveInteger('maxConcurrent', options.maxConcurrent, 10),
-    defaultTimeoutMs: positiveInteger('defaultTimeoutMs', options.defaultTimeoutMs, 300_000),
-    testTimeoutMs: positiveInteger('testTimeoutMs', options.testTimeoutMs, 120_000),
-    cacheTimeoutMs: positiveInteger('cacheTimeoutMs', options.cacheTimeoutMs, 1_000),
-    closeTimeoutMs: positiveInteger('closeTimeoutMs', options.closeTimeoutMs, 10_000),
+    defaultTimeoutMs: durationMs('defaultTimeoutMs', options.defaultTimeoutMs, 300_000),
+    testTimeoutMs: durationMs('testTimeoutMs', options.testTimeoutMs, 120_000),
+    cacheTimeoutMs: durationMs('cacheTimeoutMs', options.cacheTimeoutMs, 1_000),
+    closeTimeoutMs: durationMs('closeTimeoutMs', options.closeTimeoutMs, 10_000),
     testPresets: { ...DEFAULT_TEST_PRESETS, ...options.testPresets },
     fileLimits: {
       maxFiles: positiveInteger('fileLimits.maxFiles', limits.maxFiles, 200),

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { fromRomaPlan, parseRomaPlan, RomaPlanValidationError, toRomaResult } from '../../src/roma/index.js';
-import { createAgentFromEnvironment, type AgentSetup, type Environment } from '../roma-server/environment.js';
+import { createAgentFromEnvironment, positiveInteger, type AgentSetup, type Environment } from '../roma-server/environment.js';
 import { DEFAULT_QUEUE_NAME, RedisConnections, type PlanJobData, type PlanJobResult } from './shared.js';
 
 export interface WorkerEvent {
@@ -40,20 +40,12 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-function positive(env: Environment, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return value;
-}
-
 export async function startWorker(options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const env = options.env ?? process.env;
   const redisUrl = env.REDIS_URL;
   if (!redisUrl) throw new TypeError('REDIS_URL is required: the workers share their queue and their cache through Redis');
   const queueName = env.PTC_QUEUE || DEFAULT_QUEUE_NAME;
-  const concurrency = positive(env, 'PTC_WORKER_CONCURRENCY', 2);
+  const concurrency = positiveInteger(env, 'PTC_WORKER_CONCURRENCY', 2);
   const workerId = `${hostname()}:${process.pid}`;
   const emit = options.onEvent ?? ((event: WorkerEvent) => console.log(JSON.stringify(event)));
   const connections = new RedisConnections(redisUrl);

@@ -109,7 +109,8 @@ class IterationScriptedGenerator implements CodeGenerator {
   }
 }
 
-function positiveInteger(env: Environment, name: string, fallback: number): number {
+/** A positive integer from the environment (unset or empty: the default). Shared with the queue workers. */
+export function positiveInteger(env: Environment, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);

@@ -6,6 +6,7 @@ import type { Cache, CacheCallOptions } from '../contracts/cache.js';
 import { PTCError, PTCTimeoutError } from '../errors.js';
 import { abortReason, throwIfAborted, withTimeout } from '../internal/async.js';
 import { trimMiddle } from '../internal/text.js';
+import { durationMs, positiveInteger } from '../internal/validate.js';
 
 /** What a `KeyvCache` reports instead of throwing from `get`. JSON-safe, like the agent's `warning` event. */
 export interface CacheWarning {
@@ -83,8 +84,6 @@ class BoundedMap extends Map<string, unknown> {
     return this;
   }
 }
-/** setTimeout's limit; larger values fire at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 const MAX_DETAIL_CHARS = 500;
 
 /** The message of a foreign error, shortened; a store error can be arbitrarily long. */
@@ -94,12 +93,6 @@ export function describeCacheError(error: unknown): string {
   return trimMiddle(message, MAX_DETAIL_CHARS).text;
 }
 
-export function checkPositiveTimeout(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
-    throw new TypeError(`${name} must be an integer number of ms between 1 and ${MAX_TIMER_MS}, got ${String(value)}`);
-  }
-  return value;
-}
 
 const jsonDeserialize: Deserialize = (text) => JSON.parse(text);
 
@@ -149,14 +142,13 @@ export class KeyvCache implements Cache {
     if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
       throw new TypeError('onWarning must be a function');
     }
-    this.operationTimeoutMs = checkPositiveTimeout('operationTimeoutMs', options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS);
+    this.operationTimeoutMs = durationMs('operationTimeoutMs', options.operationTimeoutMs, DEFAULT_OPERATION_TIMEOUT_MS);
     this.onWarning = options.onWarning;
     this.ownMemoryStore = options.keyv === undefined;
     if (options.keyv !== undefined && options.maxEntries !== undefined) {
       throw new TypeError('maxEntries cannot be combined with keyv: bound your own store instead');
     }
-    const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-    if (!Number.isInteger(maxEntries) || maxEntries <= 0) throw new TypeError(`maxEntries must be a positive integer, got ${String(maxEntries)}`);
+    const maxEntries = positiveInteger('maxEntries', options.maxEntries, DEFAULT_MAX_ENTRIES);
     this.keyv =
       options.keyv ??
       new Keyv({

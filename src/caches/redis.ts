@@ -2,8 +2,8 @@ import { createClient, createKeyv, type RedisClientType } from '@keyv/redis';
 import { PTCError } from '../errors.js';
 import { raceAbort, withTimeout } from '../internal/async.js';
 import { Redactor } from '../internal/redact.js';
+import { durationMs } from '../internal/validate.js';
 import {
-  checkPositiveTimeout,
   DEFAULT_CACHE_NAMESPACE,
   describeCacheError,
   KeyvCache,
@@ -212,11 +212,11 @@ export function createRedisCache(urlOrClient: string | RedisClientType, options:
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const namespace = options.namespace ?? DEFAULT_CACHE_NAMESPACE;
   if (typeof namespace !== 'string' || namespace.length === 0) throw new TypeError('namespace must be a non-empty string');
-  const connectTimeoutMs = checkPositiveTimeout('connectTimeoutMs', options.connectTimeoutMs ?? 1_000);
-  const operationTimeoutMs = checkPositiveTimeout('operationTimeoutMs', options.operationTimeoutMs ?? 1_000);
+  const connectTimeoutMs = durationMs('connectTimeoutMs', options.connectTimeoutMs, 1_000);
+  const operationTimeoutMs = durationMs('operationTimeoutMs', options.operationTimeoutMs, 1_000);
   const reconnectAttempts = checkCount('reconnectAttempts', options.reconnectAttempts ?? 3);
-  const retryIntervalMs = checkPositiveTimeout('retryIntervalMs', options.retryIntervalMs ?? 1_000);
-  const errorWarningIntervalMs = checkPositiveTimeout('errorWarningIntervalMs', options.errorWarningIntervalMs ?? 10_000);
+  const retryIntervalMs = durationMs('retryIntervalMs', options.retryIntervalMs, 1_000);
+  const errorWarningIntervalMs = durationMs('errorWarningIntervalMs', options.errorWarningIntervalMs, 10_000);
   if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
     throw new TypeError('onWarning must be a function');
   }

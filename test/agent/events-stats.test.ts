@@ -144,6 +144,9 @@ describe('options', () => {
     [{ maxConcurrent: 1.5 }, 'maxConcurrent'],
     [{ defaultTimeoutMs: -1 }, 'defaultTimeoutMs'],
     [{ cacheTimeoutMs: Number.NaN }, 'cacheTimeoutMs'],
+    // Past setTimeout's limit a timer fires at once: every run would time out immediately.
+    [{ defaultTimeoutMs: 2 ** 31 }, 'defaultTimeoutMs'],
+    [{ testTimeoutMs: 2 ** 31 }, 'testTimeoutMs'],
     [{ fileLimits: { maxFiles: 0 } }, 'fileLimits.maxFiles'],
     [{ sandboxEnv: { A: 1 as unknown as string } }, 'sandboxEnv.A'],
   ])('%o is a TypeError naming the option', (bad, name) => {
