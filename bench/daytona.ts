@@ -55,16 +55,14 @@ class SandboxPerTestRunSession implements SandboxSession {
     private readonly inner: DaytonaSandboxRunner,
     private readonly spec: SandboxOpenSpec,
   ) {}
-  async writeFiles(files: readonly SandboxFile[]): Promise<void> {
+  async sync(files: readonly SandboxFile[]): Promise<void> {
+    this.files.clear();
     for (const file of files) this.files.set(file.path, file.content);
-  }
-  async removeFiles(paths: readonly string[]): Promise<void> {
-    for (const path of paths) this.files.delete(path);
   }
   async run(command: readonly string[], options: RunOptions): Promise<CommandResult> {
     await this.current?.close();
     this.current = await this.inner.open({ ...this.spec, signal: options.signal });
-    await this.current.writeFiles([...this.files].map(([path, content]) => ({ path, content })), { signal: options.signal });
+    await this.current.sync([...this.files].map(([path, content]) => ({ path, content })), { signal: options.signal });
     return this.current.run(command, options);
   }
   async readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined> {

@@ -55,7 +55,7 @@ async function throughRunner(session: SandboxSession): Promise<number> {
 async function openSession(isolation: LocalIsolation): Promise<{ session: SandboxSession; directory: string }> {
   const runner = new LocalSandboxRunner({ isolation, onWarning: () => {} });
   const session = await runner.open({ executionId: 'bench', language: 'python', dependencies: [], env: {}, signal: signal() });
-  await session.writeFiles(files, { signal: signal() });
+  await session.sync(files, { signal: signal() });
   const directory = (await session.run(['pwd'], { timeoutMs: 10_000, signal: signal() })).stdout.trim();
   return { session, directory };
 }

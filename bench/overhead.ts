@@ -44,8 +44,7 @@ async function handLoop(runs: number): Promise<number> {
       ),
       runner.open({ executionId: 'x', language: 'python', dependencies: [], env: {}, signal }),
     ]);
-    await session.removeFiles([PYTHON_PYTEST.reportPath], { signal });
-    await session.writeFiles(output.files.map(({ path, content }) => ({ path, content })), { signal });
+    await session.sync(output.files.map(({ path, content }) => ({ path, content })), { signal });
     const result = await session.run(PYTHON_PYTEST.command, { timeoutMs: 1000, signal });
     const xml = await session.readFile(PYTHON_PYTEST.reportPath, { signal });
     const passed = parseJUnit(xml ?? '').cases.every((testCase) => testCase.status === 'passed');

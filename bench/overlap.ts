@@ -51,7 +51,7 @@ async function measureSequential(): Promise<number> {
   for (let iteration = 1; iteration <= ITERATIONS; iteration += 1) {
     const output = await generator.generate({} as never, { signal, onProgress: () => {} });
     const session = await runner.open({ executionId: 'x', language: 'python', dependencies: ['requests'], env: {}, signal });
-    await session.writeFiles(output.files.map(({ path, content }) => ({ path, content })), { signal });
+    await session.sync(output.files.map(({ path, content }) => ({ path, content })), { signal });
     await session.run(['python3', '-m', 'pytest'], { timeoutMs: 10_000, signal });
     await session.close();
   }

@@ -1,21 +1,27 @@
 import { EventEmitter } from 'eventemitter3';
-import { type ArtifactBundle, totalTokens } from './bundle.js';
+import { performance } from 'node:perf_hooks';
+import type { ArtifactBundle } from './bundle.js';
 import { cacheKey as computeCacheKey } from './cache-key.js';
-import type { Cache } from './contracts/cache.js';
 import type { PTCEmitterEvents, PTCEventMap, PTCEventName, PTCStreamItem } from './events.js';
-import { Semaphore, raceAbort } from './internal/async.js';
 import { PTCAbortError, PTCTimeoutError } from './errors.js';
+import { Semaphore, raceAbort } from './internal/async.js';
 import { Redactor } from './internal/redact.js';
 import { type PTCAgentOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type Language, type Plan, type PlanInput, parsePlan } from './plan.js';
 import type { TestPreset } from './reports/presets.js';
-import { type Observer, type RunHost, RunState, asHit, isUsable } from './run.js';
+import { type EventSink, RunContext } from './run/context.js';
+import { type RunQueue, runPlan } from './run/loop.js';
+import { RunRecord, asHit } from './run/result.js';
+import { stopReasonOf } from './run/scope.js';
+import { totalTokens } from './usage.js';
 
 export type { FileLimitOptions, PTCAgentOptions } from './options.js';
 
-
 export interface ExecuteOptions {
-  /** Cancels the run: it still closes its sandbox and resolves with status `cancelled`. */
+  /**
+   * Cancels the run: it still closes its sandbox and resolves with status `cancelled` (or
+   * `timeout` for an `AbortSignal.timeout()`).
+   */
   signal?: AbortSignal;
 }
 
@@ -25,6 +31,7 @@ export interface AgentStats {
   succeeded: number;
   /** Runs that ended in any status but `success`. */
   failed: number;
+  /** Bundles served from the cache or from an identical run in flight. */
   cacheHits: number;
   inFlight: number;
   queued: number;
@@ -36,6 +43,9 @@ export interface AgentStats {
   p95DurationMs: number;
 }
 
+/** Receives every event of one run (what `PTCAgent.stream()` listens with). */
+type Observer = (item: PTCStreamItem) => void;
+
 const DURATION_WINDOW = 1_000;
 
 /**
@@ -43,12 +53,14 @@ const DURATION_WINDOW = 1_000;
  * sandbox, feeds failures back until the tests pass or a budget runs out, and resolves with a
  * validated bundle. It emits typed events (see `PTCEventMap`) while it works.
  *
+ * The agent keeps the queue, single flight and stats; one run's loop is `runPlan` (src/run/loop.ts).
  * A run that produced a bundle resolves, whatever its status; misuse (an invalid plan) rejects
- * with a `PTCError`.
+ * with a `PTCError`. Every caller gets a bundle of its own, which nothing changes afterwards.
  */
-export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost {
+export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
   private readonly options: ResolvedOptions;
   private readonly semaphore: Semaphore;
+  private readonly queue: RunQueue;
   private readonly redactor: Redactor;
   private readonly inFlightByKey = new Map<string, Promise<ArtifactBundle>>();
   private readonly durations: number[] = [];
@@ -58,7 +70,17 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
   constructor(options: PTCAgentOptions) {
     super();
     this.options = resolveOptions(options);
-    this.semaphore = new Semaphore(this.options.maxConcurrent);
+    const semaphore = new Semaphore(this.options.maxConcurrent);
+    this.semaphore = semaphore;
+    this.queue = {
+      get full() {
+        return semaphore.running >= semaphore.capacity;
+      },
+      get waiting() {
+        return semaphore.queued;
+      },
+      acquire: (signal) => semaphore.acquire(signal),
+    };
     // Secret-looking sandboxEnv entries count too: tests can print their environment into a report.
     this.redactor = new Redactor(options.secrets ?? [], { ...process.env, ...this.options.sandboxEnv });
   }
@@ -71,7 +93,9 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
 
   /**
    * The run's events as an async iterable, ending with `{ type: 'bundle', bundle }`. The plan is
-   * validated before the first item; an invalid plan makes the iteration throw.
+   * validated before the first item; an invalid plan makes the iteration throw. Ending the
+   * iteration early (`break`, a closed connection that stops the loop) cancels the run; a server
+   * whose writes do not throw on a closed connection should pass a signal tied to it.
    */
   async *stream(planInput: PlanInput | Plan, options: ExecuteOptions = {}): AsyncGenerator<PTCStreamItem, void, undefined> {
     const plan = parsePlan(planInput);
@@ -83,8 +107,6 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
       items.push(item);
       wake?.();
     };
-    // A consumer that stops reading (a closed SSE connection) cancels the run instead of leaving
-    // it to generate and test for nobody while its events pile up.
     const controller = new AbortController();
     const callerSignal = options.signal;
     const onCallerAbort = () => controller.abort(callerSignal?.reason);
@@ -146,114 +168,91 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
     const preset = this.options.testPresets[plan.language];
     // The key serves the cache and single flight; a plan that opts out of both does not need one.
     const key = plan.cacheStrategy === 'never' ? undefined : computeCacheKey(plan, { generatorId: this.options.generator.id, testPresetId: preset.id });
-    const cache = key === undefined ? undefined : this.options.cache;
+    const context = () => new RunContext(plan, preset, key, this.options, this.redactor, this.sinkFor(observer));
     this.counters.total += 1;
 
-    // Single flight: an identical plan already running is awaited instead of generated again.
-    const leader = key === undefined ? undefined : this.inFlightByKey.get(key);
-    if (leader && key !== undefined) {
-      const shared = await this.followLeader(leader, plan, key, callerSignal, observer);
-      if (shared) return this.finish(shared, observer, plan);
+    // Single flight: an identical plan in flight is awaited instead of generated again. When the
+    // run awaited was cancelled or timed out (its caller's business), one waiting twin takes over
+    // and the others wait for it: never a herd.
+    let deadline: number | undefined;
+    const startedAt = new Date();
+    const started = performance.now();
+    for (let leader = key === undefined ? undefined : this.inFlightByKey.get(key); leader !== undefined && key !== undefined; leader = this.inFlightByKey.get(key)) {
+      // A twin's clock starts when it starts waiting, and keeps running if it takes over.
+      deadline ??= started + (plan.timeoutMs ?? this.options.defaultTimeoutMs);
+      const followed = await this.follow(plan, leader, deadline, callerSignal, context);
+      if (followed.kind === 'shared') return this.finish(asHit(followed.bundle, plan, key, startedAt, performance.now() - started, true), observer, plan, 'in-flight');
+      if (followed.kind === 'ended') return this.finish(followed.bundle, observer, plan, undefined);
     }
 
-    let settleShared: { resolve: (bundle: ArtifactBundle) => void; reject: (error: unknown) => void } | undefined;
-    const leading = key !== undefined && !this.inFlightByKey.has(key);
-    if (leading) {
-      const shared = new Promise<ArtifactBundle>((resolve, reject) => {
-        settleShared = { resolve, reject };
+    let settleShared: ((bundle: ArtifactBundle | undefined) => void) | undefined;
+    if (key !== undefined && !this.inFlightByKey.has(key)) {
+      const shared = new Promise<ArtifactBundle | undefined>((resolve) => {
+        settleShared = resolve;
       });
-      // Followers handle a failed leader themselves; nobody else may see an unhandled rejection.
-      shared.catch(() => {});
-      this.inFlightByKey.set(key, shared);
+      this.inFlightByKey.set(key, shared as Promise<ArtifactBundle>);
     }
-    const run = new RunState(plan, preset, key, this, observer);
     try {
-      const bundle = await this.queueAndRun(run, cache, callerSignal);
-      settleShared?.resolve(bundle);
-      return this.finish(bundle, observer, plan);
+      const bundle = await runPlan(context(), { cache: key === undefined ? undefined : this.options.cache, queue: this.queue, callerSignal, deadline });
+      settleShared?.(bundle);
+      return this.finish(bundle, observer, plan, bundle.fromCache ? 'cache' : undefined);
     } catch (error) {
-      settleShared?.reject(error);
+      // runPlan resolves by contract; a rejection is a bug, and twins must not wait on it.
+      settleShared?.(undefined);
       throw error;
     } finally {
-      if (leading) this.inFlightByKey.delete(key);
+      if (settleShared && key !== undefined) this.inFlightByKey.delete(key);
     }
   }
 
-  private async followLeader(
-    leader: Promise<ArtifactBundle>,
+  /**
+   * Waits for a twin's run: `shared` with its bundle; `retry` when that run was cancelled or
+   * timed out (its own caller's business) and this plan should run or wait for a new leader;
+   * `ended` when this caller's own signal or deadline ended the wait.
+   */
+  private async follow(
     plan: Plan,
-    key: string,
+    leader: Promise<ArtifactBundle>,
+    deadline: number,
     signal: AbortSignal | undefined,
-    observer: Observer | undefined,
-  ): Promise<ArtifactBundle | undefined> {
-    const started = performance.now();
-    const startedAt = new Date();
-    // A follower keeps its own deadline: its twin may have been given far more time.
-    const timeoutMs = plan.timeoutMs ?? this.options.defaultTimeoutMs;
+    context: () => RunContext,
+  ): Promise<{ kind: 'shared' | 'ended'; bundle: ArtifactBundle } | { kind: 'retry' }> {
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'timeout'>((resolve) => {
+    const timeoutMs = Math.max(0, Math.round(deadline - performance.now()));
+    const expired = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
-    let outcome: ArtifactBundle | 'timeout' | 'failed';
+    let outcome: ArtifactBundle | undefined | 'timeout';
     try {
-      outcome = await raceAbort(
-        Promise.race([leader.catch(() => 'failed' as const), deadline]),
-        signal,
-      );
-    } catch (reason) {
-      // Only our own signal rejects this wait (with its reason): nothing ran, nothing to close.
-      return new RunState(plan, this.options.testPresets[plan.language], key, this, observer).endedBeforeStart(reason as Error);
+      outcome = await raceAbort(Promise.race([leader, expired]), signal);
+    } catch {
+      return { kind: 'ended', bundle: endedEarly(context(), stopReasonOf(signal?.reason)) };
     } finally {
       clearTimeout(timer);
     }
     if (outcome === 'timeout') {
-      return new RunState(plan, this.options.testPresets[plan.language], key, this, observer).endedBeforeStart(
-        new PTCTimeoutError(`The run timed out after ${timeoutMs} ms waiting for an identical run in flight`, timeoutMs),
-      );
+      const limitMs = plan.timeoutMs ?? this.options.defaultTimeoutMs;
+      return { kind: 'ended', bundle: endedEarly(context(), new PTCTimeoutError(`The run timed out after ${limitMs} ms waiting for an identical run in flight`, limitMs)) };
     }
-    // A leader that failed or produced nothing usable: this plan runs on its own.
-    if (outcome === 'failed' || !isUsable(outcome, plan)) return undefined;
-    this.emitFor(observer, 'cache:hit', { executionId: plan.executionId, timestamp: Date.now(), cacheKey: key, source: 'in-flight' });
-    this.counters.cacheHits += 1;
-    return asHit(outcome, plan, key, startedAt, performance.now() - started);
+    if (outcome === undefined || outcome.status === 'cancelled' || outcome.status === 'timeout') return { kind: 'retry' };
+    return { kind: 'shared', bundle: outcome };
   }
 
-  private async queueAndRun(run: RunState, cache: Cache | undefined, signal: AbortSignal | undefined): Promise<ArtifactBundle> {
-    if (signal?.aborted) return run.abortedBeforeStart(signal);
-    const queuedAt = performance.now();
-    if (this.semaphore.running >= this.options.maxConcurrent) {
-      run.emit('run:queued', { queued: this.semaphore.queued + 1 });
-    }
-    let release: () => void;
-    try {
-      release = await this.semaphore.acquire(signal);
-    } catch (reason) {
-      // Only our own signal rejects a queued wait, with its reason.
-      return run.endedBeforeStart(reason as Error);
-    }
-    run.queuedMs = performance.now() - queuedAt;
-    try {
-      return await run.execute(cache, signal);
-    } finally {
-      release();
-    }
-  }
-
-  private finish(bundle: ArtifactBundle, observer: Observer | undefined, plan: Plan): ArtifactBundle {
-    const record = (durationMs: number) => {
-      if (this.durations.length < DURATION_WINDOW) this.durations.push(durationMs);
-      else this.durations[this.durationCursor] = durationMs;
-      this.durationCursor = (this.durationCursor + 1) % DURATION_WINDOW;
-    };
-    record(bundle.timings.totalMs);
+  private finish(bundle: ArtifactBundle, observer: Observer | undefined, plan: Plan, hitSource: 'cache' | 'in-flight' | undefined): ArtifactBundle {
+    if (this.durations.length < DURATION_WINDOW) this.durations.push(bundle.timings.totalMs);
+    else this.durations[this.durationCursor] = bundle.timings.totalMs;
+    this.durationCursor = (this.durationCursor + 1) % DURATION_WINDOW;
     if (bundle.status === 'success') this.counters.succeeded += 1;
     else this.counters.failed += 1;
-    // A hit spent no tokens of its own; the run that produced it has already been counted.
-    if (!bundle.fromCache) {
+    if (bundle.fromCache) {
+      // A hit spent no tokens of its own; the run that produced it has already been counted.
+      this.counters.cacheHits += 1;
+      if (hitSource === 'in-flight') this.deliver(observer, 'cache:hit', { executionId: plan.executionId, timestamp: Date.now(), cacheKey: bundle.cacheKey ?? '', source: 'in-flight' });
+    } else {
       this.counters.tokens += totalTokens(bundle.usage);
       if (bundle.usage.costUsd !== null) this.counters.costUsd += bundle.usage.costUsd;
     }
-    if (this.isObserved('run:end', observer)) this.emitFor(observer, 'run:end', {
+    this.deliver(observer, 'run:end', {
       executionId: plan.executionId,
       timestamp: Date.now(),
       status: bundle.status,
@@ -265,38 +264,44 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> implements RunHost 
     return bundle;
   }
 
-  /** @internal Whether anyone listens: payloads are not even built for nobody. */
-  isObserved(name: PTCEventName, observer: Observer | undefined): boolean {
-    return observer !== undefined || this.listenerCount(name) > 0;
+  private sinkFor(observer: Observer | undefined): EventSink {
+    return {
+      observed: (name) => observer !== undefined || this.listenerCount(name) > 0,
+      emit: (name, payload) => this.deliver(observer, name, payload),
+    };
   }
 
-  /** @internal Emits to listeners and to the run's stream, scrubbing secrets first. */
-  emitFor<Name extends PTCEventName>(observer: Observer | undefined, name: Name, payload: PTCEventMap[Name]): void {
+  /**
+   * Emits to the run's stream and to every listener, secrets scrubbed. Each listener is called on
+   * its own: one that throws is reported (`PTC_LISTENER_ERROR`) and the others still hear the
+   * event, and the run it watches goes on.
+   */
+  private deliver<Name extends PTCEventName>(observer: Observer | undefined, name: Name, payload: PTCEventMap[Name]): void {
+    const listeners = this.listeners(name);
+    if (observer === undefined && listeners.length === 0) return;
     const safe = name === 'warning' || name === 'generation:end' || name === 'iteration:end' || name === 'generation:progress' ? this.redactor.value(payload) : payload;
     observer?.({ type: name, ...safe } as PTCStreamItem);
-    try {
-      (this.emit as (event: Name, value: PTCEventMap[Name]) => boolean)(name, safe);
-    } catch (error) {
-      // Events observe: a listener that throws must not fail, hang or leak the run it watches.
-      process.emitWarning(`a '${name}' listener threw: ${this.redactor.text(error instanceof Error ? error.message : String(error))}`, {
-        code: 'PTC_LISTENER_ERROR',
-      });
+    for (const listener of listeners) {
+      // `once` listeners go before they run, as eventemitter3's own emit does.
+      this.removeListener(name, listener, undefined, true);
+      try {
+        (listener as (value: PTCEventMap[Name]) => void).call(this, safe);
+      } catch (error) {
+        process.emitWarning(`a '${name}' listener threw: ${this.redactor.text(error instanceof Error ? error.message : String(error))}`, {
+          code: 'PTC_LISTENER_ERROR',
+        });
+      }
     }
-  }
-
-  /** @internal */
-  get resolved(): ResolvedOptions {
-    return this.options;
-  }
-
-  /** @internal */
-  get redact(): Redactor {
-    return this.redactor;
-  }
-
-  /** @internal */
-  countCacheHit(): void {
-    this.counters.cacheHits += 1;
   }
 }
 
+/** The bundle of a run that never started: its caller cancelled, or its time ran out waiting. */
+function endedEarly(context: RunContext, reason: Error): ArtifactBundle {
+  const timedOut = reason instanceof PTCTimeoutError;
+  const bundle = new RunRecord().bundle(context, {
+    stopReason: timedOut ? 'timeout' : 'cancelled',
+    error: context.errorInfo(reason, timedOut ? 'TIMEOUT' : 'ABORTED'),
+  });
+  context.seal();
+  return bundle;
+}

@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import { ERROR_CODES } from './errors.js';
+import { isSafeRelativePath, normalizeRelativePath } from './internal/paths.js';
 import { LanguageSchema } from './plan.js';
+import { UsageSchema } from './usage.js';
+
+export { type Usage, UsageSchema, addUsage, emptyUsage, totalTokens } from './usage.js';
 
 export const FILE_KINDS = ['source', 'test', 'config', 'documentation', 'data'] as const;
 export const FileKindSchema = z.enum(FILE_KINDS);
@@ -17,7 +21,16 @@ export const GeneratedFileSchema = z.object({
 export type GeneratedFile = z.output<typeof GeneratedFileSchema>;
 export type GeneratedFileInput = z.input<typeof GeneratedFileSchema>;
 
+/**
+ * A path as bundles hold it: relative, normalised, inside its root. Enforced wherever a bundle is
+ * read (a cache entry, a file on disk), not only where the agent wrote it.
+ */
+export const SafePathSchema = z.string().min(1).max(1024).refine((path) => isSafeRelativePath(path) && normalizeRelativePath(path) === path, {
+  error: 'must be a normalised relative path inside the project',
+});
+
 export const BundleFileSchema = GeneratedFileSchema.extend({
+  path: SafePathSchema,
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   bytes: z.int().min(0),
   /** True for the plan's acceptance tests, which the model can read but never change. */
@@ -34,8 +47,28 @@ export const TestCaseSchema = z.object({
   status: z.enum(TEST_CASE_STATUSES),
   message: z.string().optional(),
   durationMs: z.number().min(0).optional(),
+  /** True for a case of the acceptance run (the plan's acceptance tests, run on their own). */
+  acceptance: z.boolean().optional(),
 });
 export type TestCase = z.infer<typeof TestCaseSchema>;
+
+/** The acceptance tests' own run, in the invocation the agent configures (its cases are in `cases`). */
+export const AcceptanceRunSchema = z.object({
+  command: z.string(),
+  exitCode: z.int().nullable(),
+  passed: z.int().min(0),
+  failed: z.int().min(0),
+  skipped: z.int().min(0),
+  errored: z.int().min(0),
+  /** Every acceptance file had a passed case and none failed, errored, skipped or xfailed. */
+  success: z.boolean(),
+  problem: z.string().optional(),
+  stdout: z.string(),
+  stderr: z.string(),
+  timedOut: z.boolean(),
+  durationMs: z.number().min(0),
+});
+export type AcceptanceRun = z.infer<typeof AcceptanceRunSchema>;
 
 export const TestReportSchema = z.object({
   command: z.string(),
@@ -56,19 +89,13 @@ export const TestReportSchema = z.object({
   stderrTruncated: z.boolean(),
   timedOut: z.boolean(),
   durationMs: z.number().min(0),
+  /**
+   * Present when the acceptance tests also ran on their own (only after the model's run was
+   * green); `success` above then requires both runs green.
+   */
+  acceptance: AcceptanceRunSchema.optional(),
 });
 export type TestReport = z.infer<typeof TestReportSchema>;
-
-export const UsageSchema = z.object({
-  inputTokens: z.int().min(0),
-  outputTokens: z.int().min(0),
-  cacheCreationInputTokens: z.int().min(0),
-  cacheReadInputTokens: z.int().min(0),
-  apiCalls: z.int().min(0),
-  /** USD; `null` when the generator cannot price its model. */
-  costUsd: z.number().min(0).nullable(),
-});
-export type Usage = z.infer<typeof UsageSchema>;
 
 export const ErrorInfoSchema = z.object({
   code: z.enum(ERROR_CODES),
@@ -76,13 +103,32 @@ export const ErrorInfoSchema = z.object({
 });
 export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
 
+/** What the model did to its own tests since the previous tested iteration (only when it weakened them). */
+export const TestIntegritySchema = z.object({
+  /** Test files of the previous iteration that are gone (at most 20 listed). */
+  removedTestFiles: z.array(z.string()),
+  /** `suite::name` of cases that ran before and no longer exist (at most 20 listed). */
+  removedCases: z.array(z.string()),
+  removedCaseCount: z.int().min(0),
+  /** Cases that ran before and are skipped now (at most 20 listed). */
+  newlySkipped: z.array(z.string()),
+  /** More skip/xfail/todo markers in the test files than before. */
+  skipMarkersAdded: z.int().min(0),
+  /** The model's own cases in this run and in the previous one. */
+  cases: z.int().min(0),
+  previousCases: z.int().min(0),
+});
+export type TestIntegrity = z.infer<typeof TestIntegritySchema>;
+
 export const IterationRecordSchema = z.object({
   iteration: z.int().min(1),
   /** Files the model produced in this iteration, after path checks (content lives in `files`). */
-  files: z.array(z.object({ path: z.string(), sha256: z.string(), bytes: z.int().min(0) })),
+  files: z.array(z.object({ path: SafePathSchema, sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.int().min(0) })),
   usage: UsageSchema,
   notes: z.string().optional(),
   testReport: TestReportSchema.optional(),
+  /** Set when the model weakened its own tests in this iteration (a `TESTS_WEAKENED` warning too). */
+  integrity: TestIntegritySchema.optional(),
   /** Why this iteration produced no test result (generation failed, output rejected, sandbox failed). */
   error: ErrorInfoSchema.optional(),
   generationMs: z.number().min(0),
@@ -144,29 +190,3 @@ export const ArtifactBundleSchema = z.object({
 });
 export type ArtifactBundle = z.infer<typeof ArtifactBundleSchema>;
 
-export function emptyUsage(): Usage {
-  return {
-    inputTokens: 0,
-    outputTokens: 0,
-    cacheCreationInputTokens: 0,
-    cacheReadInputTokens: 0,
-    apiCalls: 0,
-    costUsd: 0,
-  };
-}
-
-/** Sums usages; the cost stays `null` once any part is unknown. */
-export function addUsage(total: Usage, part: Usage): Usage {
-  return {
-    inputTokens: total.inputTokens + part.inputTokens,
-    outputTokens: total.outputTokens + part.outputTokens,
-    cacheCreationInputTokens: total.cacheCreationInputTokens + part.cacheCreationInputTokens,
-    cacheReadInputTokens: total.cacheReadInputTokens + part.cacheReadInputTokens,
-    apiCalls: total.apiCalls + part.apiCalls,
-    costUsd: total.costUsd === null || part.costUsd === null ? null : total.costUsd + part.costUsd,
-  };
-}
-
-export function totalTokens(usage: Usage): number {
-  return usage.inputTokens + usage.outputTokens + usage.cacheCreationInputTokens + usage.cacheReadInputTokens;
-}

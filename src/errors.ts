@@ -1,4 +1,4 @@
-import type { Usage } from './bundle.js';
+import type { Usage } from './usage.js';
 
 /**
  * One error root with stable codes. Branch on `error.code`, never on the message: messages are
@@ -89,7 +89,7 @@ export class SandboxError extends PTCError {
   constructor(
     message: string,
     options: PTCErrorOptions & {
-      code?: 'SANDBOX_OPEN_FAILED' | 'DEPENDENCY_INSTALL_FAILED' | 'SANDBOX_FAILED' | 'TEST_PRESET_UNAVAILABLE';
+      code?: 'SANDBOX_OPEN_FAILED' | 'DEPENDENCY_INSTALL_FAILED' | 'SANDBOX_FAILED' | 'TEST_PRESET_UNAVAILABLE' | 'OUTPUT_REJECTED';
     } = {},
   ) {
     super(options.code ?? 'SANDBOX_FAILED', message, options);

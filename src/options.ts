@@ -1,10 +1,9 @@
 import type { Cache } from './contracts/cache.js';
 import type { CodeGenerator } from './contracts/code-generator.js';
 import type { SandboxRunner } from './contracts/sandbox-runner.js';
-import { KeyvCache } from './caches/keyv.js';
+import { DefaultCache, DefaultRunner } from './defaults.js';
 import type { Language } from './plan.js';
 import { DEFAULT_TEST_PRESETS, type TestPreset } from './reports/presets.js';
-import { LocalSandboxRunner } from './runners/local.js';
 import { durationMs, positiveInteger } from './internal/validate.js';
 
 export interface FileLimitOptions {
@@ -59,14 +58,14 @@ export type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPres
 export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
   if (!options || typeof options !== 'object') throw new TypeError('PTCAgent options are required');
   const { generator } = options;
-  const runner = options.runner ?? new LocalSandboxRunner();
+  const runner = options.runner ?? new DefaultRunner();
   if (!generator || typeof generator.generate !== 'function' || typeof generator.id !== 'string') {
     throw new TypeError('generator must be a CodeGenerator (an object with an id and generate())');
   }
   if (!runner || typeof runner.open !== 'function' || typeof runner.id !== 'string') {
     throw new TypeError('runner must be a SandboxRunner (an object with an id and open())');
   }
-  const cache = options.cache === false ? undefined : (options.cache ?? new KeyvCache());
+  const cache = options.cache === false ? undefined : (options.cache ?? new DefaultCache());
   if (cache && (typeof cache.get !== 'function' || typeof cache.set !== 'function')) {
     throw new TypeError('cache must be a Cache (get, set, delete) or false');
   }

@@ -45,14 +45,22 @@ export interface CommandResult {
 }
 
 /**
- * One workspace for all iterations of a run. Commands run with the workspace as working directory.
+ * One sandbox for all iterations of a run. Commands run with the workspace as working directory.
+ *
+ * The workspace is synced, not patched: after `sync(files)` it holds exactly those files, so a test
+ * run sees one iteration's files and nothing an earlier run created (files tests wrote, caches,
+ * `__pycache__`). What the runner installed for the session (dependencies) is not part of the
+ * workspace and survives.
  */
 export interface SandboxSession {
   readonly id: string;
-  /** Writes (creating directories) or overwrites the files; never deletes others. */
-  writeFiles(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void>;
-  /** Removes files an earlier iteration wrote and the current one no longer has. Missing paths are ignored. */
-  removeFiles(paths: readonly string[], options: { signal: AbortSignal }): Promise<void>;
+  /**
+   * Makes the workspace hold exactly `files` (directories created as needed) and nothing else.
+   * Every path is checked before anything changes; an unsafe path rejects with `PathSafetyError`.
+   * A runner may defer the work to the next `run` (one round trip less) as long as `readFile` and
+   * `run` observe the synced state.
+   */
+  sync(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void>;
   /** Runs argv directly (no shell) in the workspace. A non-zero exit is a result, not an error. */
   run(command: readonly string[], options: RunOptions): Promise<CommandResult>;
   /** Reads a workspace file as UTF-8, `undefined` when it does not exist. Capped by the runner. */

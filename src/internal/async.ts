@@ -78,6 +78,10 @@ export class Semaphore {
     return this.active;
   }
 
+  get capacity(): number {
+    return this.limit;
+  }
+
   get queued(): number {
     return this.waiters.length;
   }

@@ -31,10 +31,28 @@ export function sha256(content: string): string {
  * paths, and file/directory clashes. Duplicates keep the last occurrence (models revise as they
  * go), at the position of the first, so the result does not depend on anything but the input.
  */
+/** Violations listed one by one; the rest are counted, so a message stays bounded. */
+const MAX_VIOLATIONS = 20;
+
+/**
+ * Paths the agent and the runners own, and names that would load in place of the test framework
+ * (on Pythons without PYTHONSAFEPATH): never written from model output.
+ */
+export function reservedReason(path: string): string | undefined {
+  const first = path.split('/', 1)[0]!;
+  if (first === '.ptc') return 'is inside .ptc/, where the agent keeps its reports and test configuration';
+  if (first === 'node_modules') return 'is inside node_modules/, which holds the installed dependencies';
+  if (path === first && /^(pytest|py|sitecustomize|usercustomize)\.py$|\.pth$/.test(first)) return 'would load in place of Python or pytest modules';
+  if (/^(_pytest|pluggy)$|\.(dist|egg)-info$/.test(first) && path !== first) return 'would load in place of pytest or its plugins';
+  return undefined;
+}
+
 export function checkGeneratedFiles(
   input: readonly GeneratedFileInput[] | unknown,
   options: FileLimits,
   protectedPaths: ReadonlySet<string>,
+  /** Whether a text holds a secret value; such a file is refused, never rewritten. */
+  containsSecret: (text: string) => boolean = () => false,
 ): CheckedFiles {
   const violations: string[] = [];
   const notices: string[] = [];
@@ -63,6 +81,16 @@ export function checkGeneratedFiles(
       violations.push(`${path} is an acceptance test supplied by the user; it must not be written or changed`);
       continue;
     }
+    const reserved = reservedReason(path);
+    if (reserved !== undefined) {
+      violations.push(`${path} ${reserved}; choose another path`);
+      continue;
+    }
+    if (containsSecret(path) || containsSecret(parsed.data.content)) {
+      // The value is never repeated: the message goes to the model, events and the bundle.
+      violations.push(`file #${index + 1} contains the value of a secret (an API key or token from the environment); generated files must never embed secrets: read them from the environment at run time`);
+      continue;
+    }
     const bytes = Buffer.byteLength(parsed.data.content, 'utf8');
     if (bytes > options.maxFileBytes) {
       violations.push(`${path} is ${bytes} bytes; at most ${options.maxFileBytes} bytes per file are allowed`);
@@ -79,14 +107,21 @@ export function checkGeneratedFiles(
   if (totalBytes > options.maxTotalBytes) {
     violations.push(`the files total ${totalBytes} bytes; at most ${options.maxTotalBytes} bytes are allowed`);
   }
+  // A file whose path is a directory of another (model file or acceptance test) could never be
+  // written: reported once per clashing file, not once per prefix.
   const paths = new Set([...byPath.keys(), ...protectedPaths]);
-  for (const path of byPath.keys()) {
+  for (const path of [...byPath.keys(), ...protectedPaths]) {
     for (let slash = path.indexOf('/'); slash !== -1; slash = path.indexOf('/', slash + 1)) {
       const directory = path.slice(0, slash);
-      if (paths.has(directory)) violations.push(`${directory} is both a file and a directory of ${path}`);
+      if (paths.has(directory)) {
+        violations.push(`${directory} is both a file and a directory (of ${path})`);
+        break;
+      }
     }
   }
-  return { files: [...byPath.values()], violations, notices };
+  const kept =
+    violations.length <= MAX_VIOLATIONS ? violations : [...violations.slice(0, MAX_VIOLATIONS), `… and ${violations.length - MAX_VIOLATIONS} more problems`];
+  return { files: [...byPath.values()], violations: kept, notices: notices.slice(0, MAX_VIOLATIONS) };
 }
 
 export function toBundleFile(file: GeneratedFile, acceptance = false): BundleFile {

@@ -26,6 +26,33 @@ export class Redactor {
     return this.secrets.length;
   }
 
+  /** Whether `value` holds any secret. */
+  contains(value: string): boolean {
+    for (const secret of this.secrets) if (value.includes(secret)) return true;
+    return false;
+  }
+
+  /** Whether any string anywhere in a JSON-like value holds a secret (keys included). */
+  containsIn(value: unknown): boolean {
+    if (this.secrets.length === 0) return false;
+    const pending: unknown[] = [value];
+    // Iterative: a value from outside (a cache entry) may be nested deeper than the stack.
+    while (pending.length > 0) {
+      const item = pending.pop();
+      if (typeof item === 'string') {
+        if (this.contains(item)) return true;
+      } else if (Array.isArray(item)) {
+        pending.push(...item);
+      } else if (item && typeof item === 'object') {
+        for (const [key, nested] of Object.entries(item)) {
+          if (this.contains(key)) return true;
+          pending.push(nested);
+        }
+      }
+    }
+    return false;
+  }
+
   text(value: string): string {
     let result = value;
     for (const secret of this.secrets) {

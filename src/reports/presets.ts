@@ -36,10 +36,64 @@ export interface TestPreset {
   readonly exitCodes: Readonly<Record<number, ExitCodeRule>>;
   /** Layout and conventions told to the model. */
   readonly conventions: string;
+  /**
+   * How the plan's acceptance tests run on their own, in an invocation the model's files cannot
+   * configure. Without it the acceptance tests only run inside the model's own test run, and
+   * the agent warns that the verdict is not hardened.
+   */
+  readonly acceptance?: AcceptanceInvocation;
 }
+
+/**
+ * The acceptance run: argv, with `{report}` replaced by the JUnit report's path (a fresh random
+ * name per run, so a report written in advance is never read) and the acceptance test paths
+ * appended; the environment it overrides; and configuration files the agent writes for it (they
+ * replace any model file at the same path for that run only).
+ */
+export interface AcceptanceInvocation {
+  readonly command: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly configFiles?: ReadonlyArray<{ readonly path: string; readonly content: string }>;
+}
+
+/** Replaced in `AcceptanceInvocation.command` by the report's path. */
+export const REPORT_PLACEHOLDER = '{report}';
 
 /** Every built-in preset writes its JUnit report here, so runners and fakes know where to look. */
 export const REPORT_PATH = '.ptc/junit.xml';
+
+/**
+ * pytest, configured only by the agent: `-c` an agent-owned ini (so no pytest.ini, pyproject.toml,
+ * setup.cfg or tox.ini of the model's is read: no `addopts`, no `-p`), `--rootdir` fixed,
+ * `--noconftest` (no model hook can rewrite or skip a result), no cache provider, no
+ * `PYTEST_ADDOPTS`/`PYTEST_PLUGINS` from the environment. `PYTHONSAFEPATH` (Python ≥ 3.11) keeps
+ * the workspace off `sys.path` while Python and pytest start, so a model file named `pytest.py`,
+ * `sitecustomize.py` or a planted `*.dist-info` entry point is never loaded in their place; the
+ * ini's `pythonpath` puts the workspace back for the tests. `-s`: no user site-packages (HOME is
+ * the workspace).
+ */
+const PYTEST_ACCEPTANCE: AcceptanceInvocation = {
+  command: [
+    'python3', '-B', '-s', '-m', 'pytest', '-q',
+    '-c', '.ptc/acceptance/pytest.ini', '--rootdir=.', '--noconftest', '-p', 'no:cacheprovider',
+    `--junitxml=${REPORT_PLACEHOLDER}`,
+  ],
+  env: { PYTHONSAFEPATH: '1', PYTHONNOUSERSITE: '1', PYTEST_ADDOPTS: '', PYTEST_PLUGINS: '' },
+  configFiles: [
+    {
+      path: '.ptc/acceptance/pytest.ini',
+      // Paths in an ini are relative to the ini's directory: `../..` is the workspace.
+      content: '[pytest]\naddopts =\npythonpath = ../..\nxfail_strict = true\n',
+    },
+  ],
+};
+
+const NODE_ACCEPTANCE_REPORTERS = [
+  '--test-reporter=junit',
+  `--test-reporter-destination=${REPORT_PLACEHOLDER}`,
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+] as const;
 
 export const PYTHON_PYTEST: TestPreset = {
   id: 'python-pytest',
@@ -63,6 +117,7 @@ export const PYTHON_PYTEST: TestPreset = {
     'import them absolutely (`from calculator import add`). Put tests in tests/test_*.py (test functions',
     'named test_*). Use only the standard library and the listed dependencies.',
   ].join(' '),
+  acceptance: PYTEST_ACCEPTANCE,
 };
 
 const NODE_REPORTERS = [
@@ -94,6 +149,8 @@ export const JAVASCRIPT_NODE_TEST: TestPreset = {
     'test/*.test.js importing with relative paths including the .js extension. Include a package.json',
     'with "type": "module". Use only Node built-ins and the listed dependencies.',
   ].join(' '),
+  // Only the acceptance files run, with no NODE_OPTIONS (no --require/--import of a model file).
+  acceptance: { command: ['node', '--test', ...NODE_ACCEPTANCE_REPORTERS], env: { NODE_OPTIONS: '' } },
 };
 
 export const TYPESCRIPT_NODE_TEST: TestPreset = {
@@ -112,6 +169,12 @@ export const TYPESCRIPT_NODE_TEST: TestPreset = {
     'Put source in src/*.ts and tests in test/*.test.ts, importing with relative paths. Include a',
     'package.json with "type": "module". Use only Node built-ins and the listed dependencies.',
   ].join(' '),
+  // tsx reads the agent's empty tsconfig, not the model's (whose `paths` could redirect imports).
+  acceptance: {
+    command: ['node', '--import', 'tsx', '--test', ...NODE_ACCEPTANCE_REPORTERS],
+    env: { NODE_OPTIONS: '', TSX_TSCONFIG_PATH: '.ptc/acceptance/tsconfig.json' },
+    configFiles: [{ path: '.ptc/acceptance/tsconfig.json', content: '{}\n' }],
+  },
 };
 
 export const DEFAULT_TEST_PRESETS: Readonly<Record<Language, TestPreset>> = {

@@ -1,6 +1,6 @@
 import type { TestCase, TestReport } from '../bundle.js';
 import type { SandboxSession } from '../contracts/sandbox-runner.js';
-import { PathSafetyError } from '../errors.js';
+import { isPTCError, PathSafetyError } from '../errors.js';
 import { tail, trimMiddle } from '../internal/text.js';
 import { parseJUnit } from './junit.js';
 import type { TestPreset } from './presets.js';
@@ -19,7 +19,16 @@ export interface RunTestsOptions {
   /** Kept of stdout and of stderr in the report. @default 65536 */
   maxOutputChars?: number;
   env?: Readonly<Record<string, string>>;
+  /** argv to run instead of the preset's command (the test files are still appended when the preset asks). */
+  command?: readonly string[];
+  /** Where `command` writes its JUnit report. @default preset.reportPath */
+  reportPath?: string;
 }
+
+/** Longest case name kept (pytest's parametrized ids can be any size). */
+const MAX_CASE_NAME_CHARS = 500;
+/** Cases kept per report: a generated suite of a million cases must not become a million records. */
+const MAX_CASES_PER_REPORT = 2_000;
 
 /**
  * Characters of case messages one TestReport keeps over all its cases: a flood of failures must
@@ -39,9 +48,10 @@ export function formatCommand(argv: readonly string[]): string {
  */
 export async function runTests(session: SandboxSession, preset: TestPreset, options: RunTestsOptions): Promise<TestReport> {
   const maxOutputChars = options.maxOutputChars ?? 65_536;
-  const argv = preset.appendTestFiles ? [...preset.command, ...options.testFiles] : [...preset.command];
-  // A report left over from the previous iteration must never be read as this one's.
-  await session.removeFiles([preset.reportPath], { signal: options.signal });
+  const command = options.command ?? preset.command;
+  const reportPath = options.reportPath ?? preset.reportPath;
+  const argv = preset.appendTestFiles ? [...command, ...options.testFiles] : [...command];
+  // No report can be left over from an earlier run: the caller synced the workspace before this.
   const result = await session.run(argv, {
     timeoutMs: options.timeoutMs,
     signal: options.signal,
@@ -51,20 +61,21 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
   let unreadableReport: string | undefined;
   if (!result.timedOut) {
     try {
-      xml = await session.readFile(preset.reportPath, { signal: options.signal });
+      xml = await session.readFile(reportPath, { signal: options.signal });
     } catch (error) {
-      // The code under test can replace its report with a FIFO or a symlink; that is a red run
-      // with a reason, not a broken sandbox.
-      if (!(error instanceof PathSafetyError)) throw error;
+      // The code under test can replace its report with a FIFO or a symlink, or flood it past
+      // the runner's read limit; that is a red run with a reason, not a broken sandbox.
+      if (!(error instanceof PathSafetyError) && !(isPTCError(error) && error.code === 'OUTPUT_REJECTED')) throw error;
       unreadableReport = error.message;
     }
   }
   const parsed = xml === undefined ? undefined : parseJUnit(xml);
-  const cases: TestCase[] = parsed
+  const reported = parsed
     ? preset.reportsFilesAsCases
       ? resolveFileCases(parsed.cases, options.testFiles, result.stdout)
       : parsed.cases
     : [];
+  const { kept: cases, dropped } = boundCases(reported);
   const output = tail(`${result.stderr}\n${result.stdout}`.trim(), 4_000);
   let problem: string | undefined;
   const rule = result.exitCode === null ? undefined : preset.exitCodes[result.exitCode];
@@ -78,7 +89,7 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
       cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });
     }
   } else if (unreadableReport !== undefined) {
-    problem = `the test report was not a regular file (${unreadableReport})`;
+    problem = `the test report could not be read (${unreadableReport})`;
     cases.push({ name: 'test run', status: 'errored', message: `${problem}\n${output}`.trim() });
   } else if (parsed === undefined) {
     problem = `the test command wrote no report (exit code ${result.exitCode ?? 'none'})`;
@@ -101,10 +112,10 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
     }
   }
 
-  let passed = 0;
-  let failed = 0;
-  let skipped = 0;
-  let errored = 0;
+  let passed = dropped.passed;
+  let failed = dropped.failed;
+  let skipped = dropped.skipped;
+  let errored = dropped.errored;
   for (const testCase of cases) {
     if (testCase.status === 'passed') passed += 1;
     else if (testCase.status === 'failed') failed += 1;
@@ -136,9 +147,36 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
     timedOut: result.timedOut,
     durationMs: result.durationMs,
   };
-  if (problem !== undefined) report.problem = problem;
+  if (problem !== undefined) report.problem = trimMiddle(problem, 2_000).text;
   return report;
 }
+
+/**
+ * Keeps at most MAX_CASES_PER_REPORT cases, failures first, each name bounded; counts what it
+ * dropped by status so the report's totals stay true.
+ */
+function boundCases(cases: readonly TestCase[]): { kept: TestCase[]; dropped: Record<TestCase['status'], number> } {
+  const dropped = { passed: 0, failed: 0, skipped: 0, errored: 0 };
+  let kept = cases;
+  if (cases.length > MAX_CASES_PER_REPORT) {
+    const ordered = [...cases].sort((a, b) => rank(a) - rank(b));
+    kept = ordered.slice(0, MAX_CASES_PER_REPORT);
+    for (const testCase of ordered.slice(MAX_CASES_PER_REPORT)) dropped[testCase.status] += 1;
+  }
+  const bound = (text: string) => trimMiddle(text, MAX_CASE_NAME_CHARS).text;
+  return {
+    kept: kept.map((testCase) => {
+      if (testCase.name.length <= MAX_CASE_NAME_CHARS && (testCase.suite?.length ?? 0) <= MAX_CASE_NAME_CHARS && (testCase.file?.length ?? 0) <= MAX_CASE_NAME_CHARS) return testCase;
+      const bounded: TestCase = { ...testCase, name: bound(testCase.name) };
+      if (testCase.suite !== undefined) bounded.suite = bound(testCase.suite);
+      if (testCase.file !== undefined) bounded.file = bound(testCase.file);
+      return bounded;
+    }),
+    dropped,
+  };
+}
+
+const rank = (testCase: TestCase) => (testCase.status === 'errored' ? 0 : testCase.status === 'failed' ? 1 : testCase.status === 'skipped' ? 2 : 3);
 
 /**
  * node:test names a file that failed to load (syntax or import error) or registered no test
@@ -188,7 +226,7 @@ function loadErrorExcerpt(stdout: string, name: string): string {
  * name pytest puts in the class name (`tests.test_calc`, `tests.test_calc.TestAdd`), or by a
  * collection error named after the module.
  */
-function caseBelongsTo(testCase: TestCase, path: string): boolean {
+export function caseBelongsTo(testCase: TestCase, path: string): boolean {
   const file = testCase.file?.replace(/^\.\//, '');
   if (file !== undefined && (file === path || file.endsWith(`/${path}`))) return true;
   const module = path.replace(/\.[^./]+$/, '').replaceAll('/', '.');

@@ -615,10 +615,12 @@ class DaytonaSandboxSession implements SandboxSession {
   readonly id: string;
   private sequence = 0;
   /**
-   * `removeFiles` is deferred to the start of the next command (one round trip less per
-   * iteration); `readFile` answers `undefined` for these paths and `writeFiles` cancels them.
+   * The last `sync`, until a command applies it: the files were uploaded to a staging directory
+   * (one round trip), and the next command's script swaps them in before it runs (none extra).
+   * `readFile` answers from here meanwhile.
    */
-  private readonly pendingRemovals = new Set<string>();
+  private pendingSync: { stageDir: string | undefined; files: Map<string, string> } | undefined;
+  private syncs = 0;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -651,30 +653,26 @@ class DaytonaSandboxSession implements SandboxSession {
     spec.onDependenciesInstalled?.({ count: dependencies.length, durationMs: Math.round(performance.now() - started), reused: false });
   }
 
-  async writeFiles(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
+  async sync(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
     this.assertOpen();
     const byPath = new Map<string, string>();
     for (const file of files) byPath.set(normalizeRelativePath(file.path), file.content);
     throwIfAborted(options.signal);
-    if (byPath.size === 0) return;
-    const { workspaceDir, requestTimeoutMs } = this.internals.settings;
-    // Buffers, never strings: a string source is read as a path on the host (SDK-NOTES §2.3).
-    const uploads = [...byPath].map(([path, content]) => ({ source: Buffer.from(content, 'utf8'), destination: `${workspaceDir}/${path}` }));
-    try {
-      // Re-uploading the same bytes is harmless, so a broken connection is retried.
-      await this.internals.retrying(() => this.sandbox.fs.uploadFiles(uploads, toSeconds(requestTimeoutMs)), requestTimeoutMs, options.signal, 'Uploading files to the Daytona sandbox');
-    } catch (error) {
-      if (options.signal.aborted) throw abortReason(options.signal);
-      throw this.internals.toSandboxError(error, `Uploading ${byPath.size} files to the Daytona sandbox failed`, 'SANDBOX_FAILED');
+    const { outputDir, requestTimeoutMs } = this.internals.settings;
+    this.syncs += 1;
+    const stageDir = byPath.size === 0 ? undefined : `${outputDir}/sync-${this.syncs}`;
+    if (stageDir !== undefined) {
+      // Buffers, never strings: a string source is read as a path on the host (SDK-NOTES §2.3).
+      const uploads = [...byPath].map(([path, content]) => ({ source: Buffer.from(content, 'utf8'), destination: `${stageDir}/${path}` }));
+      try {
+        // Re-uploading the same bytes is harmless, so a broken connection is retried.
+        await this.internals.retrying(() => this.sandbox.fs.uploadFiles(uploads, toSeconds(requestTimeoutMs)), requestTimeoutMs, options.signal, 'Uploading files to the Daytona sandbox');
+      } catch (error) {
+        if (options.signal.aborted) throw abortReason(options.signal);
+        throw this.internals.toSandboxError(error, `Uploading ${byPath.size} files to the Daytona sandbox failed`, 'SANDBOX_FAILED');
+      }
     }
-    for (const path of byPath.keys()) this.pendingRemovals.delete(path);
-  }
-
-  async removeFiles(paths: readonly string[], options: { signal: AbortSignal }): Promise<void> {
-    this.assertOpen();
-    const normalized = paths.map((path) => normalizeRelativePath(path));
-    throwIfAborted(options.signal);
-    for (const path of normalized) this.pendingRemovals.add(path);
+    this.pendingSync = { stageDir, files: byPath };
   }
 
   async run(command: readonly string[], options: RunOptions): Promise<CommandResult> {
@@ -686,9 +684,13 @@ class DaytonaSandboxSession implements SandboxSession {
     this.sequence += 1;
     const sequence = this.sequence;
     const nonce = randomBytes(12).toString('hex');
-    const removals = [...this.pendingRemovals];
+    const pendingSync = this.pendingSync;
     const scriptOptions = { workspaceDir: settings.workspaceDir, outputDir: settings.outputDir, sequence, nonce, maxOutputBytes: settings.maxOutputBytes };
-    const script = buildCommandScript(command, { ...scriptOptions, removePaths: removals });
+    const script = buildCommandScript(command, {
+      ...scriptOptions,
+      // node_modules is where the session's npm install put the dependencies.
+      ...(pendingSync ? { sync: { stageDir: pendingSync.stageDir, keep: ['node_modules'] } } : {}),
+    });
     const env = { ...this.env, ...options.env };
     const started = performance.now();
     const commandLine = await this.commandLineFor(script, sequence, options.signal);
@@ -696,7 +698,7 @@ class DaytonaSandboxSession implements SandboxSession {
     const durationMs = Math.round(performance.now() - started);
 
     if (outcome.kind === 'unanswered') {
-      // No answer at all: the command may still be running, and the removals may not have happened.
+      // No answer at all: the command may still be running, and the sync may not have happened.
       return {
         exitCode: null,
         stdout: '',
@@ -707,7 +709,8 @@ class DaytonaSandboxSession implements SandboxSession {
         durationMs,
       };
     }
-    for (const path of removals) this.pendingRemovals.delete(path);
+    // The script ran (or was killed after it started the command): the sync is applied.
+    if (this.pendingSync === pendingSync) this.pendingSync = undefined;
     if (outcome.kind === 'killed') {
       const partial = await this.readBack(scriptOptions, options.signal);
       const note = `[ptc-agent] killed after ${options.timeoutMs} ms (timeout)`;
@@ -743,7 +746,7 @@ class DaytonaSandboxSession implements SandboxSession {
     this.assertOpen();
     const normalized = normalizeRelativePath(path);
     throwIfAborted(options.signal);
-    if (this.pendingRemovals.has(normalized)) return undefined;
+    if (this.pendingSync) return this.pendingSync.files.get(normalized);
     const { workspaceDir, requestTimeoutMs, maxReadBytes } = this.internals.settings;
     const remote = `${workspaceDir}/${normalized}`;
     try {
@@ -757,7 +760,7 @@ class DaytonaSandboxSession implements SandboxSession {
             for await (const chunk of stream as AsyncIterable<Buffer | string>) {
               const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
               bytes += buffer.length;
-              if (bytes > maxReadBytes) throw new SandboxError(`${normalized} is larger than ${maxReadBytes} bytes (maxReadBytes)`, { code: 'SANDBOX_FAILED' });
+              if (bytes > maxReadBytes) throw new SandboxError(`${normalized} is larger than ${maxReadBytes} bytes (maxReadBytes)`, { code: 'OUTPUT_REJECTED' });
               chunks.push(buffer);
             }
           } finally {

@@ -223,7 +223,6 @@ export class LocalSandboxRunner implements SandboxRunner {
       await mkdir(this.options.workspaceRoot, { recursive: true });
       workspaceDirectory = await realpath(await mkdtemp(join(this.options.workspaceRoot, 'ptc-workspace-')));
       const scratch = join(workspaceDirectory, '.ptc', 'tmp');
-      await mkdir(scratch, { recursive: true });
 
       let installed: InstalledDependencies | undefined;
       const dependencies = [...new Set(spec.dependencies)];
@@ -238,7 +237,6 @@ export class LocalSandboxRunner implements SandboxRunner {
           signal: spec.signal,
           execute: (argv, options) => this.executeInstall(host, cacheDirectory, argv, options),
         });
-        if (installed.ecosystem === 'node') await symlink(installed.modulesDirectory, join(workspaceDirectory, 'node_modules'), 'dir');
         spec.onDependenciesInstalled?.({ count: dependencies.length, durationMs: performance.now() - started, reused: installed.reused });
       }
       if (spec.language === 'typescript' && this.options.requireTypeScriptLoader) {
@@ -263,8 +261,16 @@ export class LocalSandboxRunner implements SandboxRunner {
         ...this.options.env,
         ...spec.env,
       };
+      const modules = installed?.ecosystem === 'node' ? installed.modulesDirectory : undefined;
+      // What every fresh workspace gets again after a sync: the scratch directory TMPDIR points
+      // at, and the link to the installed node_modules.
+      const scaffold = async (root: string) => {
+        await mkdir(join(root, '.ptc', 'tmp'), { recursive: true });
+        if (modules) await symlink(modules, join(root, 'node_modules'), 'dir');
+      };
+      await scaffold(workspaceDirectory);
       const session = new LocalSandboxSession({
-        workspace: new Workspace(workspaceDirectory),
+        workspace: new Workspace(workspaceDirectory, scaffold),
         env,
         readOnlyPaths: installed ? [installed.directory, ...this.options.readOnlyPaths] : this.options.readOnlyPaths,
         jailed: host.bwrap,
@@ -428,14 +434,9 @@ class LocalSandboxSession implements SandboxSession {
 
   constructor(private readonly setup: SessionSetup) {}
 
-  async writeFiles(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
+  async sync(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
     this.assertOpen();
-    await this.guard(() => this.setup.workspace.writeFiles(files, options.signal), 'write files');
-  }
-
-  async removeFiles(paths: readonly string[], options: { signal: AbortSignal }): Promise<void> {
-    this.assertOpen();
-    await this.guard(() => this.setup.workspace.removeFiles(paths, options.signal), 'remove files');
+    await this.guard(() => this.setup.workspace.sync(files, options.signal), 'sync files');
   }
 
   async readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined> {

@@ -34,6 +34,12 @@ export interface FakeRunContext {
   command: readonly string[];
   /** 0-based index of this run within the session. */
   runIndex: number;
+  /**
+   * True for an acceptance run (the plan's acceptance tests on their own; its report path is
+   * under `.ptc/acceptance/`). Its cases are reported once per acceptance file named in `command`,
+   * with the file set, unless the result names files itself.
+   */
+  acceptance: boolean;
 }
 
 export type FakeRunScript =
@@ -56,10 +62,10 @@ export interface FakeSandboxRunnerOptions {
   /** @default 0 */
   runLatencyMs?: number;
   /** @default 0 */
-  writeLatencyMs?: number;
+  syncLatencyMs?: number;
   /** Injected failures, per operation. A fault fires on every call unless `faultOnCall` narrows it. */
-  faults?: { open?: FakeFault; writeFiles?: FakeFault; run?: FakeFault; readFile?: FakeFault; close?: Error };
-  /** 0-based call index at which the `run`/`writeFiles` faults fire. @default every call */
+  faults?: { open?: FakeFault; sync?: FakeFault; run?: FakeFault; readFile?: FakeFault; close?: Error };
+  /** 0-based call index at which the `run`/`sync` faults fire. @default every call */
   faultOnCall?: number;
   /** Keep every session and open spec for inspection; turn off for long benchmarks. @default true */
   retainSessions?: boolean;
@@ -67,7 +73,8 @@ export interface FakeSandboxRunnerOptions {
 
 /**
  * A `SandboxRunner` that runs nothing: sessions hold files in memory and `run` answers from a
- * script, writing a JUnit report where the built-in presets look for one. It counts sessions
+ * script, writing a JUnit report where the command says (`--junitxml=…`,
+ * `--test-reporter-destination=…` after the junit reporter), else where the built-in presets look. It counts sessions
  * (`opened`, `closed`, `openSessions`) so tests can prove that none is leaked.
  */
 export class FakeSandboxRunner implements SandboxRunner {
@@ -116,7 +123,8 @@ export class FakeSandboxSession implements SandboxSession {
   readonly commands: (readonly string[])[] = [];
   /** The options of every `run`, in order (timeouts included). */
   readonly runOptions: RunOptions[] = [];
-  writes = 0;
+  /** `sync` calls so far. */
+  syncs = 0;
   private state: 'open' | 'closed' = 'open';
 
   constructor(
@@ -129,19 +137,14 @@ export class FakeSandboxSession implements SandboxSession {
     return this.state === 'closed';
   }
 
-  async writeFiles(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
+  async sync(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
     this.assertOpen();
-    const call = this.writes++;
+    const call = this.syncs++;
     const normalized = files.map((file) => ({ path: normalizeRelativePath(file.path), content: file.content }));
-    if (this.faultApplies(call)) await applyFault(this.runner.options.faults?.writeFiles, options.signal, 'writeFiles');
-    await delay(this.runner.options.writeLatencyMs ?? 0, options.signal);
+    if (this.faultApplies(call)) await applyFault(this.runner.options.faults?.sync, options.signal, 'sync');
+    await delay(this.runner.options.syncLatencyMs ?? 0, options.signal);
+    this.files.clear();
     for (const file of normalized) this.files.set(file.path, file.content);
-  }
-
-  async removeFiles(paths: readonly string[], options: { signal: AbortSignal }): Promise<void> {
-    this.assertOpen();
-    if (options.signal.aborted) throw abortReason(options.signal);
-    for (const path of paths) this.files.delete(normalizeRelativePath(path));
   }
 
   async readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined> {
@@ -158,10 +161,13 @@ export class FakeSandboxSession implements SandboxSession {
     this.runOptions.push(options);
     if (this.faultApplies(runIndex)) await applyFault(this.runner.options.faults?.run, options.signal, 'run');
     await delay(this.runner.options.runLatencyMs ?? 0, options.signal);
-    const result = await this.scriptedResult(command, runIndex);
+    const reportPath = reportPathOf(command);
+    const acceptance = reportPath.startsWith('.ptc/acceptance/');
+    const result = await this.scriptedResult(command, runIndex, acceptance);
     const failing = (result.failed?.length ?? 0) + (result.errored?.length ?? 0);
     if (result.report !== null && !result.timedOut) {
-      this.files.set(REPORT_PATH, result.report ?? junitXml(casesOf(result)));
+      const testFiles = acceptance ? command.filter((part) => this.files.has(part)) : [];
+      this.files.set(reportPath, result.report ?? junitXml(casesOf(result, testFiles)));
     }
     return {
       exitCode: result.timedOut ? null : result.exitCode !== undefined ? result.exitCode : failing > 0 ? 1 : 0,
@@ -193,10 +199,10 @@ export class FakeSandboxSession implements SandboxSession {
     return only === undefined || only === call;
   }
 
-  private async scriptedResult(command: readonly string[], runIndex: number): Promise<FakeTestResult> {
+  private async scriptedResult(command: readonly string[], runIndex: number, acceptance: boolean): Promise<FakeTestResult> {
     const script = this.runner.options.results;
     if (script === undefined) return { passed: ['test_ok'] };
-    if (typeof script === 'function') return script({ files: this.files, command, runIndex });
+    if (typeof script === 'function') return script({ files: this.files, command, runIndex, acceptance });
     if (Array.isArray(script)) {
       const results = script as readonly FakeTestResult[];
       return results[Math.min(runIndex, results.length - 1)] ?? { passed: ['test_ok'] };
@@ -205,7 +211,24 @@ export class FakeSandboxSession implements SandboxSession {
   }
 }
 
-function casesOf(result: FakeTestResult): JUnitCaseInput[] {
+/** Where the command writes its JUnit report. */
+function reportPathOf(command: readonly string[]): string {
+  for (const [index, part] of command.entries()) {
+    if (part.startsWith('--junitxml=')) return part.slice('--junitxml='.length);
+    if (part === '--test-reporter=junit' && command[index + 1]?.startsWith('--test-reporter-destination=')) {
+      return command[index + 1]!.slice('--test-reporter-destination='.length);
+    }
+  }
+  return REPORT_PATH;
+}
+
+function casesOf(result: FakeTestResult, files: readonly string[]): JUnitCaseInput[] {
+  const cases = scriptedCases(result);
+  if (files.length === 0) return cases;
+  return files.flatMap((file) => cases.map((testCase) => ({ ...testCase, file })));
+}
+
+function scriptedCases(result: FakeTestResult): JUnitCaseInput[] {
   const named = (item: string | { name: string; message: string }) => (typeof item === 'string' ? { name: item, message: `${item} failed` } : item);
   return [
     ...(result.passed ?? []).map((name) => ({ name, status: 'passed' as const })),

@@ -36,7 +36,7 @@ const PHASES = {
   }),
   'writing files': () => ({
     generator: new ScriptedCodeGenerator({ files: FIXED }),
-    runner: new FakeSandboxRunner({ faults: { writeFiles: 'hang' } }),
+    runner: new FakeSandboxRunner({ faults: { sync: 'hang' } }),
   }),
   'running tests': () => ({
     generator: new ScriptedCodeGenerator({ files: FIXED }),

@@ -114,7 +114,9 @@ describe('the loop', () => {
     expect(bundle.stopReason).toBe('generation_failed');
     expect(bundle.error?.code).toBe('GENERATION_FAILED');
     expect(generator.calls).toHaveLength(1);
-    expect(runner.opened).toBe(1);
+    // The open started beside generation, and was told to stop when the run ended.
+    expect(runner.openSpecs).toHaveLength(1);
+    expect(runner.openSpecs[0]?.signal.aborted).toBe(true);
     expectNoOpenSession(runner);
   });
 
@@ -131,7 +133,7 @@ describe('the loop', () => {
 
   test.each([
     ['open', { faults: { open: new Error('quota exceeded') } }, 'SANDBOX_OPEN_FAILED'],
-    ['writeFiles', { faults: { writeFiles: new Error('disk full') } }, 'SANDBOX_FAILED'],
+    ['writeFiles', { faults: { sync: new Error('disk full') } }, 'SANDBOX_FAILED'],
     ['run', { faults: { run: new Error('daemon gone') } }, 'SANDBOX_FAILED'],
     ['readFile', { faults: { readFile: new Error('io error') } }, 'SANDBOX_FAILED'],
   ] as const)('a sandbox error in %s ends the run as failure with that code', async (_phase, options, code) => {

@@ -29,7 +29,7 @@ describe('model output is checked before it reaches a sandbox', () => {
     // The model hears what was wrong.
     expect(generator.calls[1]?.problem).toContain('rejected');
     // Nothing of the hostile attempt was written: the session only saw the second attempt.
-    expect(runner.sessions[0]?.writes).toBe(1);
+    expect(runner.sessions[0]?.syncs).toBe(1);
     expect([...runner.sessions[0]!.files.values()]).not.toContain('pwned');
     expectNoOpenSession(runner);
   });

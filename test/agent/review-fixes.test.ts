@@ -116,7 +116,7 @@ describe('acceptance tests must run', () => {
 test('a path the sandbox refuses fails that iteration only', async () => {
   const runner = new FakeSandboxRunner({
     results: judgeCalc,
-    faults: { writeFiles: new PathSafetyError('node_modules/x.js', 'inside a directory the runner reserves') },
+    faults: { sync: new PathSafetyError('node_modules/x.js', 'inside a directory the runner reserves') },
     faultOnCall: 0,
   });
   const generator = new ScriptedCodeGenerator({ files: FIXED });

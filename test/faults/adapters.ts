@@ -100,7 +100,7 @@ export class FaultyCache implements Cache {
 /**
  * A runner that wraps a FakeSandboxRunner and breaks the contract in ways the fake's `faults`
  * cannot: a close that never settles, an open that lands after the run is over, an open that
- * throws synchronously, a `run` that resolves garbage, a `removeFiles` that fails. It counts the
+ * throws synchronously, a `run` that resolves garbage, a `sync` that fails. It counts the
  * sessions it handed out and the closes it was asked for.
  */
 export class ContractBreakingRunner implements SandboxRunner {
@@ -117,7 +117,7 @@ export class ContractBreakingRunner implements SandboxRunner {
       openLandsAfterMs?: number;
       openThrowsSynchronously?: boolean;
       runResolves?: unknown;
-      removeFilesThrows?: boolean;
+      syncThrows?: boolean;
     },
     options: FakeSandboxRunnerOptions = {},
   ) {
@@ -150,8 +150,7 @@ export class ContractBreakingRunner implements SandboxRunner {
     const runner = this;
     return {
       id: session.id,
-      writeFiles: (files, options) => session.writeFiles(files, options),
-      removeFiles: (paths, options) => (breakage.removeFilesThrows ? Promise.reject(leakyError('removeFiles')) : session.removeFiles(paths, options)),
+      sync: (files, options) => (breakage.syncThrows ? Promise.reject(leakyError('sync')) : session.sync(files, options)),
       readFile: (path, options) => session.readFile(path, options),
       run: (argv, options) =>
         'runResolves' in breakage ? Promise.resolve(breakage.runResolves as CommandResult) : session.run(argv, options),

@@ -119,7 +119,7 @@ describe('DaytonaSandboxRunner fault handling (fake Daytona server)', () => {
     freshRunner();
     const session = await runner.open(openSpec());
     fake.injectFault({ endpoint: 'upload', kind: 'error', status: 400 });
-    const error = await rejection(session.writeFiles([{ path: 'a.py', content: 'x = 1\n' }], { signal: signal() }));
+    const error = await rejection(session.sync([{ path: 'a.py', content: 'x = 1\n' }], { signal: signal() }));
     expect(isPTCError(error) && error.code).toBe('SANDBOX_FAILED');
     expect(fake.count('upload')).toBe(1);
     await session.close();
@@ -129,7 +129,7 @@ describe('DaytonaSandboxRunner fault handling (fake Daytona server)', () => {
     freshRunner();
     const session = await runner.open(openSpec());
     fake.injectFault({ endpoint: 'upload', kind: 'drop' });
-    await session.writeFiles([{ path: 'a.py', content: 'x = 1\n' }], { signal: signal() });
+    await session.sync([{ path: 'a.py', content: 'x = 1\n' }], { signal: signal() });
     expect(await session.readFile('a.py', { signal: signal() })).toBe('x = 1\n');
     expect(fake.count('upload')).toBe(2);
     await session.close();
@@ -175,7 +175,9 @@ describe('DaytonaSandboxRunner fault handling (fake Daytona server)', () => {
   test('reads are retried after a dropped connection', async () => {
     freshRunner();
     const session = await runner.open(openSpec());
-    await session.writeFiles([{ path: 'r.txt', content: 'read me' }], { signal: signal() });
+    await session.sync([{ path: 'r.txt', content: 'read me' }], { signal: signal() });
+    // A command applies the sync; until then reads are answered without a download.
+    await session.run(['true'], { timeoutMs: 10_000, signal: signal() });
     fake.injectFault({ endpoint: 'download', kind: 'drop' });
     expect(await session.readFile('r.txt', { signal: signal() })).toBe('read me');
     expect(fake.count('download')).toBe(2);

@@ -21,7 +21,7 @@ describe.skipIf(!apiKey)('DaytonaSandboxRunner against the real Daytona service 
     try {
       const session = await runner.open({ executionId: `live-${Date.now()}`, language: 'python', dependencies: [], env: { PTC_LIVE: '1' }, signal });
       try {
-        await session.writeFiles(
+        await session.sync(
           [
             { path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' },
             { path: 'tests/test_calc.py', content: 'import os\nfrom calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_env():\n    assert os.environ["PTC_LIVE"] == "1"\n' },

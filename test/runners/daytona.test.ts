@@ -30,14 +30,14 @@ describe('DaytonaSandboxRunner against the fake Daytona server', () => {
     try {
       const buggy = { path: 'calc.py', content: 'def add(a, b):\n    return a - b\n' };
       const tests = { path: 'tests/test_calc.py', content: 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_zero():\n    assert add(0, 0) == 0\n' };
-      await session.writeFiles([buggy, tests], { signal: signal() });
+      await session.sync([buggy, tests], { signal: signal() });
       const red = await runTests(session, PYTHON_PYTEST, { timeoutMs: 30_000, signal: signal(), testFiles: [tests.path] });
       expect(red.success).toBe(false);
       expect(red.failed).toBe(1);
       expect(red.passed).toBe(1);
       expect(red.cases.find((testCase) => testCase.status === 'failed')?.message).toMatch(/assert -1 == 3/);
 
-      await session.writeFiles([{ path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' }], { signal: signal() });
+      await session.sync([{ path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' }, tests], { signal: signal() });
       const green = await runTests(session, PYTHON_PYTEST, { timeoutMs: 30_000, signal: signal(), testFiles: [tests.path] });
       expect(green.success).toBe(true);
       expect(green.passed).toBe(2);
@@ -45,7 +45,7 @@ describe('DaytonaSandboxRunner against the fake Daytona server', () => {
     } finally {
       await session.close();
     }
-    // Per iteration: one upload, one command (the report removal rides along), one download.
+    // Per iteration: one upload, one command (the sync's swap rides along), one download.
     expect(fake.count('create')).toBe(1);
     expect(fake.count('delete')).toBe(1);
     expect(fake.count('upload')).toBe(2);
@@ -57,9 +57,9 @@ describe('DaytonaSandboxRunner against the fake Daytona server', () => {
   test('a stale report is removed before the next run: no tests collected is never green', async () => {
     const session = await runner.open(openSpec());
     try {
-      await session.writeFiles([{ path: 'tests/test_ok.py', content: 'def test_ok():\n    assert True\n' }], { signal: signal() });
+      await session.sync([{ path: 'tests/test_ok.py', content: 'def test_ok():\n    assert True\n' }], { signal: signal() });
       expect((await runTests(session, PYTHON_PYTEST, { timeoutMs: 30_000, signal: signal(), testFiles: [] })).success).toBe(true);
-      await session.writeFiles([{ path: 'tests/test_ok.py', content: '# no tests any more\n' }], { signal: signal() });
+      await session.sync([{ path: 'tests/test_ok.py', content: '# no tests any more\n' }], { signal: signal() });
       const report = await runTests(session, PYTHON_PYTEST, { timeoutMs: 30_000, signal: signal(), testFiles: [] });
       expect(report.success).toBe(false);
       expect(report.exitCode).toBe(5);
@@ -68,22 +68,24 @@ describe('DaytonaSandboxRunner against the fake Daytona server', () => {
     }
   }, 60_000);
 
-  test('removeFiles takes effect for readFile at once and for commands before they run', async () => {
+  test('sync takes effect for readFile at once and for commands before they run, in one upload', async () => {
+    fake.reset();
     const session = await runner.open(openSpec());
     try {
-      await session.writeFiles([{ path: 'gone.txt', content: 'x' }, { path: 'kept.txt', content: 'y' }], { signal: signal() });
-      await session.removeFiles(['gone.txt'], { signal: signal() });
+      await session.sync([{ path: 'gone.txt', content: 'x' }, { path: 'kept.txt', content: 'y' }], { signal: signal() });
+      await session.run(['sh', '-c', 'mkdir -p made/deep && echo made > made/deep/file && echo z > kept.txt'], { timeoutMs: 10_000, signal: signal() });
+      await session.sync([{ path: 'kept.txt', content: 'y' }], { signal: signal() });
       expect(await session.readFile('gone.txt', { signal: signal() })).toBeUndefined();
-      const listing = await session.run(['sh', '-c', 'ls'], { timeoutMs: 10_000, signal: signal() });
-      expect(listing.stdout.split('\n')).toEqual(['kept.txt', '']);
-      // Removed, then written again: the new file stays.
-      await session.removeFiles(['kept.txt'], { signal: signal() });
-      await session.writeFiles([{ path: 'kept.txt', content: 'z' }], { signal: signal() });
-      await session.run(['true'], { timeoutMs: 10_000, signal: signal() });
-      expect(await session.readFile('kept.txt', { signal: signal() })).toBe('z');
+      expect(await session.readFile('kept.txt', { signal: signal() })).toBe('y');
+      const listing = await session.run(['sh', '-c', 'ls -A; cat kept.txt'], { timeoutMs: 10_000, signal: signal() });
+      expect(listing.stdout.split('\n')).toEqual(['kept.txt', 'y']);
+      expect(await session.readFile('kept.txt', { signal: signal() })).toBe('y');
     } finally {
       await session.close();
     }
+    // Each sync is one upload; the swap rides on the next command.
+    expect(fake.count('upload')).toBe(2);
+    expect(fake.count('execute')).toBe(2);
   }, 30_000);
 
   test('argv reaches the command verbatim: quotes, spaces, $ and globs are not interpreted', async () => {
@@ -107,7 +109,6 @@ describe('DaytonaSandboxRunner against the fake Daytona server', () => {
     try {
       // 250 words of 1,000 chars: ~250 KB, past Linux's 128 KiB limit on one argument (MAX_ARG_STRLEN).
       const words = Array.from({ length: 250 }, (_, index) => `${String(index).padStart(3, '0')}${"x'".repeat(498)}y`);
-      await session.removeFiles(['stale.txt'], { signal: signal() });
       const result = await session.run(['sh', '-c', 'echo "$#"; printf "%s\\n" "$1" | wc -c; printf "%s" "${250}" | head -c 3', 'sh', ...words], { timeoutMs: 10_000, signal: signal() });
       expect(result).toMatchObject({ exitCode: 0, timedOut: false, stderr: '' });
       expect(result.stdout.split('\n').map((line) => line.trim())).toEqual(['250', '1001', '249']);

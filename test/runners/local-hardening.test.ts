@@ -143,7 +143,7 @@ describe('a FIFO planted in the workspace does not block the host', () => {
       };
       try {
         expect(await observe(session.readFile('.ptc/junit.xml', { signal: signal() }))).toMatch(/^(resolved|rejected)/);
-        expect(await observe(session.writeFiles([{ path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' }], { signal: signal() }))).toMatch(/^(resolved|rejected)/);
+        expect(await observe(session.sync([{ path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' }], { signal: signal() }))).toMatch(/^(resolved|rejected)/);
         // Four more at once would take every libuv threadpool thread if opens blocked.
         const more = await Promise.all(['a', 'b', 'c', 'd'].map((path) => observe(session.readFile(path, { signal: signal() }))));
         for (const outcome of more) expect(outcome).toMatch(/^(resolved|rejected)/);

@@ -50,7 +50,7 @@ export async function withSession<T>(
 
 /** Writes the files and runs the preset through the shared `runTests`, as the agent does. */
 export async function runSuite(session: SandboxSession, preset: TestPreset, files: SandboxFile[], timeoutMs = 30_000) {
-  await session.writeFiles(files, { signal: signal() });
+  await session.sync(files, { signal: signal() });
   const testFiles = files.filter((file) => /(^|\/)(test_[^/]*\.py|[^/]*\.test\.[jt]s)$/.test(file.path)).map((file) => file.path);
   return runTests(session, preset, { timeoutMs, signal: signal(), testFiles });
 }

@@ -33,7 +33,7 @@ describe.skipIf(SKIP_BWRAP)(`under bwrap${SKIP_BWRAP ? ' (SKIPPED: bwrap missing
 
   test('a network connection attempt fails during tests', async () => {
     await withSession(runner, 'python', async (session) => {
-      await session.writeFiles([{ path: 'connect.py', content: connectScript() }], { signal: signal() });
+      await session.sync([{ path: 'connect.py', content: connectScript() }], { signal: signal() });
       const result = await session.run(['python3', 'connect.py'], { timeoutMs: 15_000, signal: signal() });
       expect(result.exitCode).not.toBe(0);
       expect(result.stdout).not.toContain('hello from the host');
@@ -80,7 +80,7 @@ describe('without a jail (isolation none) the same probes succeed, so the bwrap 
 
   test('the network and the planted secret are reachable', async () => {
     await withSession(runner, 'python', async (session) => {
-      await session.writeFiles([{ path: 'connect.py', content: connectScript() }], { signal: signal() });
+      await session.sync([{ path: 'connect.py', content: connectScript() }], { signal: signal() });
       const connected = await session.run(['python3', 'connect.py'], { timeoutMs: 15_000, signal: signal() });
       expect(connected.stdout).toContain('hello from the host');
       const read = await session.run(['cat', secretFile], { timeoutMs: 10_000, signal: signal() });
@@ -100,7 +100,7 @@ describe.each(isolations)('limits on every run (isolation %s)', (isolation) => {
       return;
     }
     await withSession(runner, 'python', async (session) => {
-      await session.writeFiles(
+      await session.sync(
         [{ path: 'forkbomb_marker.py', content: 'import os\nfailed = 0\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        failed += 1\n        if failed > 1000:\n            os._exit(3)\n' }],
         { signal: signal() },
       );
@@ -115,7 +115,7 @@ describe.each(isolations)('limits on every run (isolation %s)', (isolation) => {
     const { runner } = quietRunner({ isolation, maxOutputBytes: 64 * 1024 });
     await withSession(runner, 'python', async (session) => {
       const script = 'import sys\nchunk = b"x" * (1 << 20)\nfor _ in range(200):\n    sys.stdout.buffer.write(chunk)\nsys.stdout.buffer.write(b"THE-END\\n")\n';
-      await session.writeFiles([{ path: 'flood.py', content: script }], { signal: signal() });
+      await session.sync([{ path: 'flood.py', content: script }], { signal: signal() });
       const before = process.memoryUsage().rss;
       let peak = before;
       const sampler = setInterval(() => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -124,28 +124,31 @@ describe('workspaces are fresh and removed on every exit path', () => {
 });
 
 describe('files cannot be redirected outside the workspace', () => {
-  test('a symbolic link planted by a command is refused for writes and reads', async () => {
+  test('a symbolic link planted by a command is refused for reads, and a sync replaces it without following it', async () => {
     const outside = mkdtempSync(join(scratch, 'outside-'));
     const { runner } = quietRunner({ isolation: 'none' });
     await withSession(runner, 'python', async (session) => {
       await session.run(['ln', '-s', outside, 'evil'], { timeoutMs: 10_000, signal: signal() });
       await session.run(['ln', '-s', '/etc/hostname', 'leak.txt'], { timeoutMs: 10_000, signal: signal() });
       const isUnsafe = (error: unknown) => isPTCError(error) && error.code === 'PATH_UNSAFE';
-      await expect(session.writeFiles([{ path: 'evil/escape.txt', content: 'x' }], { signal: signal() })).rejects.toSatisfy(isUnsafe);
-      await expect(session.writeFiles([{ path: 'leak.txt', content: 'x' }], { signal: signal() })).rejects.toSatisfy(isUnsafe);
       await expect(session.readFile('leak.txt', { signal: signal() })).rejects.toSatisfy(isUnsafe);
       await expect(session.readFile('evil/anything', { signal: signal() })).rejects.toSatisfy(isUnsafe);
-      // Removing a planted link removes the link, never its target.
-      await session.removeFiles(['leak.txt'], { signal: signal() });
+      const hostname = readFileSync('/etc/hostname', 'utf8');
+      // The sync builds a fresh tree: the links are gone, never followed.
+      await session.sync([{ path: 'evil/escape.txt', content: 'x' }, { path: 'leak.txt', content: 'y' }], { signal: signal() });
       expect(readdirSync(outside)).toEqual([]);
+      expect(readFileSync('/etc/hostname', 'utf8')).toBe(hostname);
+      expect(await session.readFile('leak.txt', { signal: signal() })).toBe('y');
+      expect(await session.readFile('evil/escape.txt', { signal: signal() })).toBe('x');
     });
   });
 
-  test('readFile is capped', async () => {
+  test('readFile refuses a file over its cap instead of cutting it', async () => {
     const { runner } = quietRunner({ maxReadFileBytes: 1000 });
     await withSession(runner, 'python', async (session) => {
-      await session.writeFiles([{ path: 'big.txt', content: 'y'.repeat(5000) }], { signal: signal() });
-      expect(await session.readFile('big.txt', { signal: signal() })).toHaveLength(1000);
+      await session.sync([{ path: 'big.txt', content: 'y'.repeat(5000) }, { path: 'small.txt', content: 'ok' }], { signal: signal() });
+      await expect(session.readFile('big.txt', { signal: signal() })).rejects.toSatisfy((error: unknown) => isPTCError(error) && error.code === 'OUTPUT_REJECTED');
+      expect(await session.readFile('small.txt', { signal: signal() })).toBe('ok');
     });
   });
 });
@@ -155,13 +158,11 @@ describe('real pytest runs through the python preset', () => {
 
   test('a passing suite is green; a failing assertion is red with its message', async () => {
     await withSession(runner, 'python', async (session) => {
-      const green = await runSuite(session, PYTHON_PYTEST, [
-        { path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' },
-        { path: 'tests/test_calc.py', content: 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_zero():\n    assert add(0, 0) == 0\n' },
-      ]);
+      const tests = { path: 'tests/test_calc.py', content: 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_zero():\n    assert add(0, 0) == 0\n' };
+      const green = await runSuite(session, PYTHON_PYTEST, [{ path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' }, tests]);
       expect(green).toMatchObject({ success: true, passed: 2, failed: 0, errored: 0, exitCode: 0 });
 
-      const red = await runSuite(session, PYTHON_PYTEST, [{ path: 'calc.py', content: 'def add(a, b):\n    return a - b\n' }]);
+      const red = await runSuite(session, PYTHON_PYTEST, [{ path: 'calc.py', content: 'def add(a, b):\n    return a - b\n' }, tests]);
       expect(red).toMatchObject({ success: false, passed: 1, failed: 1 });
       expect(red.cases.find((testCase) => testCase.status === 'failed')?.message).toMatch(/assert -1 == 3/);
     });
@@ -169,10 +170,10 @@ describe('real pytest runs through the python preset', () => {
 
   test('no bytecode cache: a same-size rewrite within the same second is never run stale', async () => {
     await withSession(runner, 'python', async (session) => {
-      await session.writeFiles([{ path: 'calc.py', content: 'VALUE = 1\n' }], { signal: signal() });
+      await session.sync([{ path: 'calc.py', content: 'VALUE = 1\n' }], { signal: signal() });
       const probe = ['python3', '-c', 'import sys, calc; print(sys.dont_write_bytecode, calc.VALUE)'];
       expect((await session.run(probe, { timeoutMs: 20_000, signal: signal() })).stdout.trim()).toBe('True 1');
-      await session.writeFiles([{ path: 'calc.py', content: 'VALUE = 2\n' }], { signal: signal() });
+      await session.sync([{ path: 'calc.py', content: 'VALUE = 2\n' }], { signal: signal() });
       expect((await session.run(probe, { timeoutMs: 20_000, signal: signal() })).stdout.trim()).toBe('True 2');
       const listing = await session.run(['sh', '-c', 'find . -name "*.pyc" | wc -l'], { timeoutMs: 20_000, signal: signal() });
       expect(listing.stdout.trim()).toBe('0');

@@ -31,8 +31,12 @@ export interface CommandScriptOptions {
   sequence: number;
   /** Random marker prefix; output never contains it by accident. */
   nonce: string;
-  /** Workspace-relative paths to delete before the command runs (deferred `removeFiles`). */
-  removePaths: readonly string[];
+  /**
+   * A deferred `sync`: before the command runs, the workspace is emptied (all but `keep`) and
+   * the staged files (uploaded to this sandbox-relative directory) moved in. `stageDir`
+   * undefined: the synced set was empty.
+   */
+  sync?: { stageDir: string | undefined; keep: readonly string[] };
   /** Kept of each stream, in bytes; the rest is cut from the middle. */
   maxOutputBytes: number;
 }
@@ -77,18 +81,32 @@ function prelude(options: Pick<CommandScriptOptions, 'outputDir' | 'sequence' | 
 /** The script that runs `argv` in the workspace and frames its result. */
 export function buildCommandScript(argv: readonly string[], options: CommandScriptOptions): string {
   if (argv.length === 0) throw new TypeError('the command is empty');
-  const removal = options.removePaths.length > 0 ? `rm -f -- ${options.removePaths.map(shellQuote).join(' ')} 2>/dev/null; ` : '';
   return [
     prelude(options),
     'mkdir -p "$ptc_w" "$ptc_d" || exit 125',
-    `( cd "$ptc_w" || exit 125; ${removal}exec ${argv.map(shellQuote).join(' ')} ) >"$ptc_o" 2>"$ptc_e" </dev/null`,
+    ...(options.sync ? [syncScript(options.sync)] : []),
+    `( cd "$ptc_w" || exit 125; exec ${argv.map(shellQuote).join(' ')} ) >"$ptc_o" 2>"$ptc_e" </dev/null`,
     'ptc_c=$?',
     frame('$ptc_c'),
   ].join('\n');
 }
 
+/**
+ * Empties the workspace but for what the runner keeps (installed node_modules), then moves the
+ * staged files in. A failure here exits 125 (framed as a sandbox failure), never runs the tests
+ * on a half-synced tree.
+ */
+function syncScript(sync: { stageDir: string | undefined; keep: readonly string[] }): string {
+  const keep = sync.keep.map((name) => `! -name ${shellQuote(name)}`).join(' ');
+  const lines = [`find "$ptc_w" -mindepth 1 -maxdepth 1 ${keep} -exec rm -rf {} + || exit 125`];
+  if (sync.stageDir !== undefined) {
+    lines.push(`ptc_s=${shellQuote(sync.stageDir)}`, 'cp -a "$ptc_s/." "$ptc_w/" || exit 125', 'rm -rf "$ptc_s"');
+  }
+  return lines.join('\n');
+}
+
 /** Prints back, capped, what an earlier command (e.g. one killed by the daemon) left in its output files. */
-export function buildReadbackScript(options: Omit<CommandScriptOptions, 'removePaths'>): string {
+export function buildReadbackScript(options: Omit<CommandScriptOptions, 'sync'>): string {
   return [prelude(options), frame('-1')].join('\n');
 }
 
@@ -106,7 +124,7 @@ export function wrapScript(script: string): string {
 
 /**
  * Whether `script` must go through a file: a node preset appends every test path and the pending
- * removals ride along, so a script can outgrow one exec argument (see MAX_INLINE_COMMAND_BYTES).
+ * sync rides along, so a script can outgrow one exec argument (see MAX_INLINE_COMMAND_BYTES).
  */
 export function needsScriptFile(script: string): boolean {
   return Buffer.byteLength(wrapScript(script), 'utf8') > MAX_INLINE_COMMAND_BYTES;

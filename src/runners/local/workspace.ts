@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, rm, unlink } from 'node:fs/promises';
+import { chmod, type FileHandle, lstat, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PathSafetyError, SandboxError } from '../../errors.js';
 import { throwIfAborted } from '../../internal/async.js';
@@ -20,7 +20,40 @@ import { normalizeRelativePath } from '../../internal/paths.js';
  * another file); a directory at the path is refused.
  */
 export class Workspace {
-  constructor(readonly root: string) {}
+  private generation = 0;
+
+  /**
+   * @param root the workspace directory; it keeps its path for the session's lifetime.
+   * @param scaffold recreates what the runner itself keeps in a fresh workspace (scratch
+   *   directory, the dependency link); run after every reset.
+   */
+  constructor(
+    readonly root: string,
+    private readonly scaffold: (root: string) => Promise<void> = async () => {},
+  ) {}
+
+  /**
+   * Makes the workspace hold exactly `files`. The old tree is renamed aside in one step and a
+   * fresh one built in its place, so nothing a command left behind survives — whatever its
+   * permissions (a test can chmod 000 a directory it made) — and the new files never meet
+   * a symbolic link or FIFO planted by an earlier run. Every path is checked before anything
+   * changes.
+   */
+  async sync(files: readonly { path: string; content: string }[], signal: AbortSignal): Promise<void> {
+    const checked = files.map((file) => ({ path: normalizeRelativePath(file.path), content: file.content }));
+    throwIfAborted(signal);
+    this.generation += 1;
+    const stale = `${this.root}.stale-${this.generation}`;
+    await rename(this.root, stale);
+    try {
+      await mkdir(this.root, { mode: 0o755 });
+      await this.scaffold(this.root);
+    } finally {
+      // Removed before anything else can fail, so a failed sync leaves no stale tree behind.
+      await removeTree(stale);
+    }
+    await this.writeFiles(checked, signal);
+  }
 
   async writeFiles(files: readonly { path: string; content: string }[], signal: AbortSignal): Promise<void> {
     // Check every path first, so a bad path leaves the workspace untouched.
@@ -76,7 +109,7 @@ export class Workspace {
     }
   }
 
-  /** UTF-8 content, at most `maxBytes` of it; `undefined` when the file does not exist. */
+  /** UTF-8 content; `undefined` when the file does not exist; a file over `maxBytes` is refused. */
   async readFile(path: string, maxBytes: number, signal: AbortSignal): Promise<string | undefined> {
     const checked = normalizeRelativePath(path);
     throwIfAborted(signal);
@@ -90,7 +123,9 @@ export class Workspace {
     }
     try {
       const stats = await assertRegularFile(handle, path);
-      const length = Math.min(stats.size, maxBytes);
+      // Refused, not cut: a cut report would parse as a different (smaller) result.
+      if (stats.size > maxBytes) throw new SandboxError(`${checked} is larger than ${maxBytes} bytes`, { code: 'OUTPUT_REJECTED' });
+      const length = stats.size;
       const buffer = Buffer.alloc(length);
       let offset = 0;
       while (offset < length) {
@@ -143,6 +178,24 @@ export class Workspace {
       throw error;
     }
   }
+}
+
+/** Removes a tree a command may have locked down (chmod 000 directories) by reopening it first. */
+async function removeTree(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true, maxRetries: 3 });
+  } catch {
+    await unlockTree(path);
+    await rm(path, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+async function unlockTree(path: string): Promise<void> {
+  const stats = await lstat(path).catch(() => undefined);
+  if (!stats?.isDirectory()) return;
+  await chmod(path, 0o700).catch(() => {});
+  const entries = await readdir(path).catch(() => [] as string[]);
+  for (const entry of entries) await unlockTree(join(path, entry));
 }
 
 async function assertRegularFile(handle: FileHandle, path: string) {

@@ -20,7 +20,8 @@ export interface SandboxRunnerConformanceOptions {
 
 /**
  * Registers the cases every `SandboxRunner` must pass (keyv test-suite style): sessions open and
- * close idempotently, files round-trip and stay inside the workspace, commands report exit codes,
+ * close idempotently, `sync` leaves exactly the given files (nothing a command made survives) and
+ * paths stay inside the workspace, commands report exit codes,
  * output and timeouts, the host environment stays out, and aborts are honoured.
  *
  * ```ts
@@ -67,14 +68,12 @@ export function sandboxRunnerConformance(
     await session.close();
   }, timeoutMs);
 
-  test(`${prefix}: files round-trip, nested directories included`, async () => {
+  test(`${prefix}: sync round-trips files, nested directories included`, async () => {
     await withSession(async (session) => {
       const content = 'print("héllo")\n# ünïcode ✓\n';
-      await session.writeFiles([{ path: 'pkg/deep/module.py', content }, { path: 'top.txt', content: '' }], { signal: signal() });
+      await session.sync([{ path: 'pkg/deep/module.py', content }, { path: 'top.txt', content: '' }], { signal: signal() });
       assert.equal(await session.readFile('pkg/deep/module.py', { signal: signal() }), content);
       assert.equal(await session.readFile('top.txt', { signal: signal() }), '');
-      await session.writeFiles([{ path: 'top.txt', content: 'second' }], { signal: signal() });
-      assert.equal(await session.readFile('top.txt', { signal: signal() }), 'second');
     });
   }, timeoutMs);
 
@@ -84,11 +83,26 @@ export function sandboxRunnerConformance(
     });
   }, timeoutMs);
 
-  test(`${prefix}: removeFiles removes and ignores missing paths`, async () => {
+  test(`${prefix}: sync leaves exactly the given files: earlier ones are gone, changed ones replaced`, async () => {
     await withSession(async (session) => {
-      await session.writeFiles([{ path: 'a/b.txt', content: 'x' }], { signal: signal() });
-      await session.removeFiles(['a/b.txt', 'never/written.txt'], { signal: signal() });
+      await session.sync([{ path: 'a/b.txt', content: 'x' }, { path: 'keep.txt', content: 'one' }], { signal: signal() });
+      await session.sync([{ path: 'keep.txt', content: 'two' }], { signal: signal() });
       assert.equal(await session.readFile('a/b.txt', { signal: signal() }), undefined);
+      assert.equal(await session.readFile('keep.txt', { signal: signal() }), 'two');
+      await session.sync([], { signal: signal() });
+      assert.equal(await session.readFile('keep.txt', { signal: signal() }), undefined);
+    });
+  }, timeoutMs);
+
+  test(`${prefix}: a sync with an unsafe path changes nothing`, async () => {
+    await withSession(async (session) => {
+      await session.sync([{ path: 'before.txt', content: 'kept' }], { signal: signal() });
+      await assert.rejects(
+        session.sync([{ path: 'fine.txt', content: 'x' }, { path: '../escape.txt', content: 'x' }], { signal: signal() }),
+        (error: unknown) => isPTCError(error) && error.code === 'PATH_UNSAFE',
+      );
+      assert.equal(await session.readFile('before.txt', { signal: signal() }), 'kept');
+      assert.equal(await session.readFile('fine.txt', { signal: signal() }), undefined);
     });
   }, timeoutMs);
 
@@ -96,9 +110,9 @@ export function sandboxRunnerConformance(
     await withSession(async (session) => {
       for (const path of ['../escape.txt', '/etc/ptc-escape', 'a/../../escape.txt', 'nul\u0000byte']) {
         await assert.rejects(
-          session.writeFiles([{ path, content: 'x' }], { signal: signal() }),
+          session.sync([{ path, content: 'x' }], { signal: signal() }),
           (error: unknown) => isPTCError(error) && error.code === 'PATH_UNSAFE',
-          `writeFiles accepted ${JSON.stringify(path)}`,
+          `sync accepted ${JSON.stringify(path)}`,
         );
         await assert.rejects(
           session.readFile(path, { signal: signal() }),
@@ -113,7 +127,7 @@ export function sandboxRunnerConformance(
     const runner = await createRunner();
     const session = await runner.open({ executionId: 'conformance-closed', language, dependencies: [], env: {}, signal: signal() });
     await session.close();
-    await assert.rejects(session.writeFiles([{ path: 'x.txt', content: 'x' }], { signal: signal() }), (error: unknown) => isPTCError(error));
+    await assert.rejects(session.sync([{ path: 'x.txt', content: 'x' }], { signal: signal() }), (error: unknown) => isPTCError(error));
   }, timeoutMs);
 
   test(`${prefix}: open with an aborted signal rejects`, async () => {
@@ -140,13 +154,29 @@ export function sandboxRunnerConformance(
     });
   }, timeoutMs);
 
-  test(`${prefix}: commands run in the workspace and see the written files`, async () => {
+  test(`${prefix}: commands run in the workspace and see the synced files`, async () => {
     await withSession(async (session) => {
-      await session.writeFiles([{ path: 'dir/data.txt', content: 'payload-42' }], { signal: signal() });
+      await session.sync([{ path: 'dir/data.txt', content: 'payload-42' }], { signal: signal() });
       const result = await session.run(['sh', '-c', 'cat dir/data.txt; echo done > out.txt'], { timeoutMs: 20_000, signal: signal() });
       assert.equal(result.exitCode, 0);
       assert.match(result.stdout, /payload-42/);
       assert.equal((await session.readFile('out.txt', { signal: signal() }))?.trim(), 'done');
+    });
+  }, timeoutMs);
+
+  test(`${prefix}: nothing a command created survives the next sync (files, directories, caches)`, async () => {
+    await withSession(async (session) => {
+      await session.sync([{ path: 'code.txt', content: 'v1' }], { signal: signal() });
+      const made = await session.run(
+        ['sh', '-c', 'echo x > created.txt; mkdir -p __pycache__ cache/deep && echo y > cache/deep/z && echo p > __pycache__/m.pyc; echo v0 > code.txt; chmod 000 cache'],
+        { timeoutMs: 20_000, signal: signal() },
+      );
+      assert.equal(made.exitCode, 0, made.stderr);
+      await session.sync([{ path: 'code.txt', content: 'v2' }], { signal: signal() });
+      for (const path of ['created.txt', '__pycache__/m.pyc']) assert.equal(await session.readFile(path, { signal: signal() }), undefined, `${path} survived a sync`);
+      const listed = await session.run(['sh', '-c', 'ls -A; cat code.txt'], { timeoutMs: 20_000, signal: signal() });
+      assert.doesNotMatch(listed.stdout, /created\.txt|__pycache__|^cache$/m);
+      assert.match(listed.stdout, /v2/);
     });
   }, timeoutMs);
 

@@ -1,0 +1,323 @@
+import { performance } from 'node:perf_hooks';
+import type { ArtifactBundle, ErrorInfo, GeneratedFile, IterationRecord, TestReport } from '../bundle.js';
+import type { Cache } from '../contracts/cache.js';
+import type { GenerationRequest, GenerationResult } from '../contracts/code-generator.js';
+import { GenerationError, PathSafetyError, PTCTimeoutError, SandboxError } from '../errors.js';
+import { checkGeneratedFiles, toBundleFile } from '../internal/files.js';
+import { trimMiddle } from '../internal/text.js';
+import { judge } from '../reports/verdict.js';
+import { totalTokens, readUsage } from '../usage.js';
+import { readCache, writeCache } from './cache.js';
+import type { RunContext } from './context.js';
+import { describeWeakening, weakenedTests } from './integrity.js';
+import { type Outcome, RunRecord, asHit } from './result.js';
+import { RunScope } from './scope.js';
+
+/** The agent's concurrency limit, as a run sees it. */
+export interface RunQueue {
+  /** Whether `acquire` would wait now, and how many already do. */
+  readonly full: boolean;
+  readonly waiting: number;
+  acquire(signal: AbortSignal): Promise<() => void>;
+}
+
+export interface RunInput {
+  readonly cache: Cache | undefined;
+  readonly queue: RunQueue;
+  readonly callerSignal: AbortSignal | undefined;
+  /** When the run's clock already started (a twin that waited for a leader first). */
+  readonly deadline: number | undefined;
+}
+
+const MAX_NOTES_CHARS = 20_000;
+const MAX_PROGRESS_MESSAGE_CHARS = 2_000;
+/** Longest `problem` handed to the model: violations, errors and report problems are all bounded. */
+const MAX_PROBLEM_CHARS = 8_000;
+
+/**
+ * One run of one plan, top to bottom: cache → queue → (open the sandbox ∥ generate) → check →
+ * sync → test → decide, until green or out of budget; then close, build, store. It always
+ * resolves with a bundle; it never calls back into the agent, and emits nothing once it returns.
+ */
+export async function runPlan(context: RunContext, input: RunInput): Promise<ArtifactBundle> {
+  const { plan, options, key } = context;
+  const record = new RunRecord();
+  const scope = new RunScope(input.callerSignal);
+  let outcome: Outcome;
+  let release: (() => void) | undefined;
+  try {
+    // The clock runs from here, but for time spent waiting in the queue.
+    scope.startDeadline(input.deadline ?? performance.now() + context.timeoutMs, context.timeoutMs);
+    context.emit('run:start', { language: plan.language, maxIterations: plan.maxIterations, generator: options.generator.id, runner: options.runner.id });
+    if (input.cache && key !== undefined) {
+      // Before the queue: a hit needs no slot.
+      const { bundle: hit, ms } = await scope.guard(readCache(context, input.cache, key, scope.signal));
+      record.cacheMs = ms;
+      if (hit) {
+        context.emit('cache:hit', { cacheKey: key, source: 'cache' });
+        await scope.close(options.closeTimeoutMs);
+        context.seal();
+        return asHit(hit, plan, key, record.startedAt, performance.now() - record.started, false);
+      }
+      context.emit('cache:miss', { cacheKey: key });
+    }
+    if (input.queue.full) context.emit('run:queued', { queued: input.queue.waiting + 1 });
+    const queuedAt = performance.now();
+    release = await input.queue.acquire(scope.signal);
+    record.queuedMs = performance.now() - queuedAt;
+    scope.extendDeadline(record.queuedMs);
+    if (plan.enableTesting) scope.open((signal) => openSandbox(context, record, signal));
+    outcome = await iterate(context, record, scope);
+  } catch (error) {
+    outcome = { stopReason: 'sandbox_failed', error: context.errorInfo(error, 'SANDBOX_FAILED') };
+  }
+  if (scope.reason) outcome = stoppedBy(context, scope.reason, outcome);
+  // Closed before the bundle is built, so whatever closing reports is in it; the slot is held
+  // until then, so `maxConcurrent` bounds sandboxes too.
+  const closeProblem = await scope.close(options.closeTimeoutMs);
+  release?.();
+  if (closeProblem) context.warn('SANDBOX_FAILED', closeProblem);
+  let bundle = record.bundle(context, outcome);
+  if (input.cache && key !== undefined) {
+    const storeProblem = await writeCache(context, input.cache, key, bundle, input.callerSignal);
+    if (storeProblem) {
+      context.warn('CACHE_FAILED', storeProblem);
+      bundle = { ...bundle, warnings: [...context.warnings] };
+    }
+  }
+  context.seal();
+  return bundle;
+}
+
+/** The outcome of a run stopped from outside (caller, deadline) or by a sandbox that did not open. */
+function stoppedBy(context: RunContext, reason: Error, fallback: Outcome): Outcome {
+  if (reason instanceof PTCTimeoutError) return { stopReason: 'timeout', error: context.errorInfo(reason, 'TIMEOUT') };
+  if (reason instanceof SandboxError) return { stopReason: 'sandbox_failed', error: context.errorInfo(reason, 'SANDBOX_OPEN_FAILED') };
+  if (fallback.stopReason === 'tests_passed' || fallback.stopReason === 'testing_disabled') return fallback;
+  return { stopReason: 'cancelled', error: context.errorInfo(reason, 'ABORTED') };
+}
+
+async function openSandbox(context: RunContext, record: RunRecord, signal: AbortSignal) {
+  const { options, plan, preset } = context;
+  const started = performance.now();
+  const dependencies = [...new Set([...preset.requiredDependencies, ...plan.dependencies])];
+  const session = await options.runner.open({
+    executionId: plan.executionId,
+    language: plan.language,
+    dependencies,
+    env: options.sandboxEnv,
+    signal,
+    onDependenciesInstalled: (info) => context.emit('dependencies:installed', info),
+  });
+  record.sandboxOpenMs = performance.now() - started;
+  record.sandbox = { runner: options.runner.id, id: session.id };
+  context.emit('sandbox:ready', { sandboxId: session.id, runner: options.runner.id, durationMs: record.sandboxOpenMs, dependencies: dependencies.length });
+  return session;
+}
+
+async function iterate(context: RunContext, record: RunRecord, scope: RunScope): Promise<Outcome> {
+  const { plan, options } = context;
+  let previous: { files: GeneratedFile[]; report: TestReport | undefined } = { files: [], report: undefined };
+  let problem: string | undefined;
+  let lastError: ErrorInfo | undefined;
+  if (plan.enableTesting && context.acceptanceFiles.length > 0 && !context.preset.acceptance) {
+    context.warn('VERDICT_NOT_HARDENED', `the test preset ${context.preset.id} has no acceptance invocation: acceptance tests run only inside the model's own test run, which its files can configure`);
+  }
+
+  /** Ends an iteration that produced no test result; returns the outcome when the budget is gone. */
+  const failIteration = (entry: IterationRecord, error: ErrorInfo, told = error.message): Outcome | undefined => {
+    entry.error = error;
+    lastError = error;
+    context.emit('iteration:end', { iteration: entry.iteration, passed: 0, failed: 0, success: false, error });
+    problem = told;
+    return budgetStop(context, record);
+  };
+
+  for (let iteration = 1; iteration <= plan.maxIterations; iteration += 1) {
+    const entry = record.begin(iteration);
+    // 1. Generate.
+    const request: GenerationRequest = {
+      executionId: plan.executionId,
+      iteration,
+      plan,
+      testPreset: context.preset,
+      previousFiles: previous.files,
+      failures: previous.report ? failingCases(previous.report) : [],
+      protectedPaths: [...context.protectedPaths],
+      ...(previous.report ? { previousReport: previous.report } : {}),
+      ...(problem !== undefined ? { problem } : {}),
+      ...(plan.budget.maxTokens !== undefined ? { remainingTokens: Math.max(0, plan.budget.maxTokens - totalTokens(record.usage)) } : {}),
+    };
+    const generated = await generate(context, record, scope, entry, request);
+    if ('error' in generated) {
+      if (generated.error instanceof GenerationError && !generated.error.retryable) {
+        entry.error = context.errorInfo(generated.error, 'GENERATION_FAILED');
+        context.emit('iteration:end', { iteration, passed: 0, failed: 0, success: false, error: entry.error });
+        return { stopReason: 'generation_failed', error: entry.error };
+      }
+      const error = context.errorInfo(generated.error, 'GENERATION_FAILED');
+      const stop = failIteration(entry, error, `The previous attempt failed: ${error.message}`);
+      if (stop) return stop;
+      continue;
+    }
+
+    // 2. Check what the model wrote before any sandbox sees it.
+    const checked = checkGeneratedFiles(generated.files, options.fileLimits, context.protectedPaths, (text) => context.redactor.contains(text));
+    for (const notice of checked.notices) context.warn('OUTPUT_DUPLICATE', `iteration ${iteration}: ${notice}`);
+    context.emit('generation:end', { iteration, files: checked.files.length, usage: entry.usage, durationMs: entry.generationMs });
+    if (checked.violations.length > 0) {
+      // The model gets back what was usable of its files, to fix.
+      if (checked.files.length > 0) previous = { files: checked.files, report: previous.report };
+      const stop = failIteration(entry, context.info('OUTPUT_REJECTED', `The output was rejected: ${checked.violations.join('; ')}`, MAX_PROBLEM_CHARS));
+      if (stop) return stop;
+      continue;
+    }
+    record.setFiles(entry, checked.files.map((file) => toBundleFile(file)));
+    problem = undefined;
+    if (!plan.enableTesting) {
+      context.emit('iteration:end', { iteration, passed: 0, failed: 0, success: true });
+      return { stopReason: 'testing_disabled' };
+    }
+
+    // 3. Sync exactly this iteration's files and judge them.
+    const tested = await test(context, record, scope, entry, checked.files);
+    if ('rejected' in tested) {
+      const stop = failIteration(entry, tested.rejected);
+      previous = { files: checked.files, report: previous.report };
+      if (stop) return stop;
+      continue;
+    }
+    const report = tested.report;
+    const weakened = weakenedTests(previous, { files: checked.files, report }, context.acceptanceFiles.map((file) => file.path));
+    if (weakened) {
+      entry.integrity = weakened;
+      context.warn('TESTS_WEAKENED', describeWeakening(iteration, weakened));
+    }
+    context.emit('iteration:end', { iteration, passed: report.passed, failed: report.failed + report.errored, success: report.success });
+    if (report.success) return { stopReason: 'tests_passed' };
+    previous = { files: checked.files, report };
+    lastError = context.info('TESTS_FAILED', report.problem ?? `${report.failed + report.errored} of ${report.passed + report.failed + report.errored} tests failed`);
+    const stop = budgetStop(context, record);
+    if (stop) return stop;
+  }
+  if (!record.hasFiles()) return { stopReason: 'generation_failed', error: lastError ?? { code: 'GENERATION_FAILED', message: 'no iteration produced usable files' } };
+  return {
+    stopReason: 'max_iterations',
+    error: { code: 'TESTS_FAILED', message: `tests still failing after ${plan.maxIterations} iteration(s): ${lastError?.message ?? 'see the test report'}` },
+  };
+}
+
+async function generate(
+  context: RunContext,
+  record: RunRecord,
+  scope: RunScope,
+  entry: IterationRecord,
+  request: GenerationRequest,
+): Promise<{ files: GenerationResult['files'] } | { error: unknown }> {
+  const { iteration } = entry;
+  context.emit('generation:start', { iteration });
+  const started = performance.now();
+  let output: GenerationResult | undefined;
+  let failure: unknown;
+  try {
+    output = await scope.guard(
+      context.options.generator.generate(request, {
+        signal: scope.signal,
+        onProgress: (progress) =>
+          context.emit('generation:progress', {
+            iteration,
+            outputTokens: progress.outputTokens,
+            ...(typeof progress.message === 'string' ? { message: trimMiddle(progress.message, MAX_PROGRESS_MESSAGE_CHARS).text } : {}),
+          }),
+      }),
+    );
+  } catch (error) {
+    if (scope.reason) throw scope.reason;
+    failure = error;
+  }
+  entry.generationMs = performance.now() - started;
+  record.generationMs += entry.generationMs;
+  if (!output) {
+    const error = failure ?? new GenerationError('the generator resolved without a result', { code: 'GENERATION_OUTPUT_INVALID' });
+    if (error instanceof GenerationError && error.usage) record.addUsage(entry, readUsage(error.usage).usage);
+    context.emit('generation:end', { iteration, files: 0, usage: entry.usage, durationMs: entry.generationMs, error: context.errorInfo(error, 'GENERATION_FAILED') });
+    return { error };
+  }
+  const usage = readUsage(output.usage);
+  record.addUsage(entry, usage.usage);
+  if (usage.problems.length > 0) context.warn('USAGE_INVALID', `iteration ${iteration}: the generator reported incomplete usage (${usage.problems.join(', ')}); the rest was counted`);
+  if (typeof output.notes === 'string') entry.notes = context.redactor.text(trimMiddle(output.notes, MAX_NOTES_CHARS).text);
+  else if (output.notes !== undefined) context.warn('NOTES_INVALID', `iteration ${iteration}: the generator returned notes that are not a string; they were dropped`);
+  return { files: output.files };
+}
+
+async function test(
+  context: RunContext,
+  record: RunRecord,
+  scope: RunScope,
+  entry: IterationRecord,
+  files: readonly GeneratedFile[],
+): Promise<{ report: TestReport } | { rejected: ErrorInfo }> {
+  const { iteration } = entry;
+  const started = performance.now();
+  try {
+    const session = await scope.sandbox();
+    context.emit('tests:start', { iteration, command: context.preset.command.join(' ') });
+    const report = await scope.guard(
+      judge(session, context.preset, {
+        files,
+        acceptanceFiles: context.acceptanceFiles,
+        signal: scope.signal,
+        timeoutMs: () => Math.min(context.options.testTimeoutMs, scope.remainingMs()),
+      }),
+    );
+    entry.testReport = context.redactor.size === 0 ? report : context.redactor.value(report);
+  } catch (error) {
+    if (scope.reason) throw scope.reason;
+    // The sandbox refused a path (a directory where the model put a file, a link a test left):
+    // the model's output is at fault, not the sandbox, so only this iteration fails.
+    if (error instanceof PathSafetyError) return { rejected: context.info('OUTPUT_REJECTED', `The output was rejected: ${error.message}`) };
+    const info = context.errorInfo(error, 'SANDBOX_FAILED');
+    entry.error = info;
+    context.emit('iteration:end', { iteration, passed: 0, failed: 0, success: false, error: info });
+    throw error;
+  } finally {
+    entry.testMs = performance.now() - started;
+    record.testMs += entry.testMs;
+  }
+  const report = entry.testReport;
+  context.emit('tests:end', {
+    iteration,
+    passed: report.passed,
+    failed: report.failed,
+    errored: report.errored,
+    skipped: report.skipped,
+    success: report.success,
+    durationMs: entry.testMs,
+  });
+  return { report };
+}
+
+/** Stops the run once a budget is used up, or can no longer be checked (a cost limit with an unknown cost). */
+function budgetStop(context: RunContext, record: RunRecord): Outcome | undefined {
+  const { maxTokens, maxCostUsd } = context.plan.budget;
+  const tokens = totalTokens(record.usage);
+  if (maxTokens !== undefined && tokens >= maxTokens) {
+    return { stopReason: 'token_budget', error: { code: 'BUDGET_EXHAUSTED', message: `the token budget of ${maxTokens} was used up (${tokens} tokens)` } };
+  }
+  if (maxCostUsd !== undefined && record.usage.costUsd === null) {
+    const message = `the cost budget of ${maxCostUsd} USD cannot be enforced: the generator does not know its cost; the run stopped rather than spend blind (set budget.maxTokens instead)`;
+    context.warn('COST_UNKNOWN', message);
+    return { stopReason: 'cost_budget', error: { code: 'BUDGET_EXHAUSTED', message } };
+  }
+  if (maxCostUsd !== undefined && record.usage.costUsd !== null && record.usage.costUsd >= maxCostUsd) {
+    return { stopReason: 'cost_budget', error: { code: 'BUDGET_EXHAUSTED', message: `the cost budget of ${maxCostUsd} USD was used up (${record.usage.costUsd} USD)` } };
+  }
+  return undefined;
+}
+
+function failingCases(report: TestReport) {
+  return report.cases
+    .filter((testCase) => testCase.status === 'failed' || testCase.status === 'errored')
+    .sort((a, b) => (a.status === b.status ? 0 : a.status === 'errored' ? -1 : 1));
+}
