@@ -315,7 +315,7 @@ export class AiSdkCodeGenerator implements CodeGenerator {
 
   /** The foreign error as `cause`, unless it carries a secret; then a redacted stand-in. */
   private safeCause(error: unknown): unknown {
-    if (!(error instanceof Error)) return typeof error === 'string' ? this.redactor.text(error) : error;
+    if (!(error instanceof Error)) return typeof error === 'string' || (error && typeof error === 'object') ? this.redactor.value(error) : error;
     if (this.redactor.size === 0) return error;
     const fields = error as unknown as Record<string, unknown>;
     const texts = [error.message, error.stack ?? '', safeJson(fields.responseBody), safeJson(fields.requestBodyValues)];
@@ -399,7 +399,13 @@ function isPermanentFailure(error: unknown): boolean {
 
 function describeError(error: unknown): string {
   const status = statusOf(error);
-  const message = error instanceof Error ? error.message : String(error);
+  let message: string;
+  if (error instanceof Error) message = error.message;
+  else if (error && typeof error === 'object' && typeof (error as { message?: unknown }).message === 'string') {
+    // An error chunk inside a 200 stream arrives as the server's plain `{ message, type, code }`.
+    const { message: text, type } = error as { message: string; type?: unknown };
+    message = typeof type === 'string' && type ? `${type}: ${text}` : text;
+  } else message = typeof error === 'string' ? error : safeJson(error) || String(error);
   if (status === undefined || message.startsWith(String(status))) return message;
   return `${status} ${message}`;
 }
