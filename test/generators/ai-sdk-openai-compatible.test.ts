@@ -260,6 +260,13 @@ describe('AiSdkCodeGenerator through @ai-sdk/openai-compatible against the fake 
   });
 });
 
+test('the README example constructs as written, with no I/O, and its id has the documented shape', () => {
+  const ollama = createOpenAICompatible({ name: 'ollama', baseURL: 'http://127.0.0.1:11434/v1', includeUsage: true });
+  const instance = new AiSdkCodeGenerator({ model: ollama('qwen3-coder'), temperature: 0.2 });
+  expect(instance.id).toMatch(/^ai-sdk:ollama\.chat:qwen3-coder:[0-9a-f]{12}$/);
+  expect(instance.provider).toBe('ollama.chat');
+});
+
 describe('secret hygiene', () => {
   test('a key the server echoes never reaches the error or its cause', async () => {
     // The generator cannot see a key inside a provider; it redacts the secret-looking variables
