@@ -6,6 +6,7 @@ export default defineConfig({
     'testing/index': 'src/testing/index.ts',
     // Adapter subpaths share one build (splitting) so errors.ts exists once and `instanceof` holds.
     anthropic: 'src/generators/anthropic.ts',
+    'ai-sdk': 'src/generators/ai-sdk.ts',
     daytona: 'src/runners/daytona.ts',
     redis: 'src/caches/redis.ts',
     'roma/index': 'src/roma/index.ts',
@@ -18,5 +19,5 @@ export default defineConfig({
   splitting: true,
   // Every SDK stays external: Daytona loads modules at run time through createRequire,
   // so bundling it breaks, and users must be able to pick their own versions.
-  external: ['@anthropic-ai/sdk', '@daytonaio/sdk', 'keyv', '@keyv/redis', 'vitest'],
+  external: ['@anthropic-ai/sdk', '@daytonaio/sdk', 'keyv', '@keyv/redis', 'vitest', 'ai', /^@ai-sdk\//],
 });

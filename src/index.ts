@@ -79,6 +79,18 @@ export {
   type TestPreset,
   type ExitCodeRule,
 } from './reports/presets.js';
+export {
+  buildGenerationPrompt,
+  buildSystemPrompt,
+  buildPlanPrompt,
+  buildIterationPrompt,
+  buildRetryNote,
+  resolvePromptLimits,
+  DEFAULT_PROMPT_LIMITS,
+  type GenerationPrompt,
+  type GenerationPromptOptions,
+  type PromptLimits,
+} from './generators/prompts.js';
 export { parseJUnit, type JUnitParseResult, type JUnitParseOptions } from './reports/junit.js';
 export { runTests, formatCommand, type RunTestsOptions } from './reports/run-tests.js';
 export { cacheKey, canonicalPlan, CACHE_FORMAT_VERSION, type CacheKeyParts } from './cache-key.js';

@@ -8,8 +8,7 @@ import type {
   ToolChoice,
   Usage as AnthropicUsage,
 } from '@anthropic-ai/sdk/resources/messages/messages';
-import { z } from 'zod';
-import { GeneratedFileSchema, type GeneratedFileInput, type Usage } from '../bundle.js';
+import type { Usage } from '../bundle.js';
 import type {
   CodeGenerator,
   GenerationContext,
@@ -20,22 +19,25 @@ import { GenerationError } from '../errors.js';
 import { abortReason, delay, throwIfAborted } from '../internal/async.js';
 import { Redactor } from '../internal/redact.js';
 // One abortable wait for the whole library; it lives with the testing kit, which needs it too.
+import { CHARS_PER_TOKEN, ProgressReporter, totalUsage, type CallUsage, type ModelPricing } from './accounting.js';
 import { buildGenerationPrompt, buildRetryNote, resolvePromptLimits, type PromptLimits } from './prompts.js';
+import {
+  answerProblems,
+  generateWithOneRetry,
+  PERMANENT_HTTP_STATUSES,
+  readWriteFilesInputs,
+  WRITE_FILES_INPUT_JSON_SCHEMA,
+  WRITE_FILES_OUTPUT_INSTRUCTION,
+  WRITE_FILES_TOOL_DESCRIPTION,
+  WRITE_FILES_TOOL_NAME,
+  type WriteFilesAnswer,
+} from './write-files.js';
+
+export { WRITE_FILES_TOOL_NAME, WriteFilesInputSchema, type WriteFilesInput } from './write-files.js';
+export type { ModelPricing } from './accounting.js';
 
 /** The newest Sonnet in the installed SDK's `Model` union (@anthropic-ai/sdk 1.12.0). */
 export const DEFAULT_ANTHROPIC_MODEL = 'claude-sonnet-5-5';
-
-/** Name of the tool the model must answer with. */
-export const WRITE_FILES_TOOL_NAME = 'write_files';
-
-/** USD per million tokens of each kind. */
-export interface ModelPricing {
-  inputUsdPerMillionTokens: number;
-  outputUsdPerMillionTokens: number;
-  /** Writing the prompt cache (5-minute TTL, the only one this generator uses). */
-  cacheWriteUsdPerMillionTokens: number;
-  cacheReadUsdPerMillionTokens: number;
-}
 
 function price(input: number, output: number, cacheWrite: number, cacheRead: number): ModelPricing {
   return Object.freeze({
@@ -121,64 +123,19 @@ export interface AnthropicCodeGeneratorOptions {
   promptLimits?: Partial<PromptLimits>;
 }
 
-/** The `write_files` tool's input, validated after every call: the model's output is untrusted. */
-export const WriteFilesInputSchema = z.object({
-  files: z.array(GeneratedFileSchema).min(1, { error: 'must contain at least one file' }),
-  notes: z.string().optional(),
-});
-export type WriteFilesInput = z.output<typeof WriteFilesInputSchema>;
-
-/**
- * Hand-written rather than derived from zod: strict tool schemas accept only a subset of JSON
- * Schema (no length bounds), and the zod schema above checks those after the call anyway.
- */
+/** The shared `write_files` schema; `strict` makes the API enforce it while the model writes. */
 const WRITE_FILES_TOOL: Tool = {
   name: WRITE_FILES_TOOL_NAME,
-  description:
-    'Write the complete set of project files: the implementation and its tests (never the read-only acceptance tests). ' +
-    'Every call replaces all files of the previous attempt, so include every file, changed or not.',
+  description: WRITE_FILES_TOOL_DESCRIPTION,
   strict: true,
-  input_schema: {
-    type: 'object',
-    properties: {
-      files: {
-        type: 'array',
-        description: 'Every file of the project except the acceptance tests.',
-        items: {
-          type: 'object',
-          properties: {
-            path: { type: 'string', description: 'Relative POSIX path from the project root, e.g. "src/calculator.py".' },
-            content: { type: 'string', description: 'The complete file content.' },
-            kind: {
-              type: 'string',
-              enum: ['source', 'test', 'config', 'documentation', 'data'],
-              description: '"test" for every file the test runner must execute.',
-            },
-            description: { type: 'string', description: 'One line on what the file is for.' },
-          },
-          required: ['path', 'content', 'kind'],
-          additionalProperties: false,
-        },
-      },
-      notes: {
-        type: 'string',
-        description: 'Short notes: what changed and why; when you changed one of your own tests because it was wrong, which test and why.',
-      },
-    },
-    required: ['files'],
-    additionalProperties: false,
-  },
+  // The shared schema is a readonly literal; the SDK's type wants mutable arrays.
+  input_schema: structuredClone(WRITE_FILES_INPUT_JSON_SCHEMA) as unknown as Tool.InputSchema,
 };
 
-const OUTPUT_INSTRUCTION =
-  `Answer by calling the ${WRITE_FILES_TOOL_NAME} tool exactly once with the complete set of files and short notes. ` +
-  'Do not answer with text alone: only the tool call is read.';
+const OUTPUT_INSTRUCTION = WRITE_FILES_OUTPUT_INSTRUCTION;
 
 const MIN_OUTPUT_TOKENS = 1_024;
 const MAX_RETRY_DELAY_MS = 8_000;
-const MAX_NOTES_CHARS = 4_000;
-/** Rough characters per output token, for progress between the API's own counts. */
-const CHARS_PER_TOKEN = 4;
 
 interface ResolvedOptions {
   model: string;
@@ -196,15 +153,6 @@ interface ResolvedOptions {
   promptLimits: PromptLimits;
 }
 
-/** One Messages API call's accounting. */
-interface CallUsage {
-  inputTokens: number;
-  outputTokens: number;
-  cacheCreationInputTokens: number;
-  cacheReadInputTokens: number;
-  model: string;
-}
-
 /** The stream went silent; treated like a dropped connection. */
 class StreamIdleError extends Error {
   constructor(idleMs: number) {
@@ -216,7 +164,7 @@ class StreamIdleError extends Error {
 /** The tool input was not JSON at all (the SDK fails the stream on it): an invalid answer, not a broken stream. */
 class InvalidToolJsonError extends Error {
   constructor(detail: string) {
-    super(`The ${WRITE_FILES_TOOL_NAME} input was not valid JSON (${detail}).`);
+    super(answerProblems.invalidJson(detail));
     this.name = 'InvalidToolJsonError';
   }
 }
@@ -284,40 +232,25 @@ export class AnthropicCodeGenerator implements CodeGenerator {
 
     const calls: CallUsage[] = [];
     const progress = new ProgressReporter(context);
-    let problem: string | undefined;
-    // One answer, and one retry with the problem stated.
-    for (let answer = 1; answer <= 2; answer += 1) {
-      let message: Message;
-      try {
-        message = await this.callWithStreamRetries(
-          { prompt, retryNote: problem === undefined ? undefined : buildRetryNote(problem), maxTokens },
-          calls,
-          progress,
-          signal,
-        );
-      } catch (error) {
-        if (signal.aborted) throw abortReason(signal);
-        if (!(error instanceof InvalidToolJsonError)) throw this.toGenerationError(error, this.totalUsage(calls));
-        problem = error.message;
-        if (answer === 1) progress.report({ message: `the answer could not be used (${this.redactor.text(problem)}); asking again` });
-        continue;
-      }
-      const outcome = readAnswer(message, maxTokens);
-      if (outcome.ok) {
-        const notes = outcome.notes?.trim();
-        return {
-          files: outcome.files,
-          usage: this.totalUsage(calls),
-          ...(notes ? { notes: notes.length > MAX_NOTES_CHARS ? `${notes.slice(0, MAX_NOTES_CHARS)}…` : notes } : {}),
-        };
-      }
-      problem = outcome.problem;
-      if (answer === 1) progress.report({ message: `the answer could not be used (${this.redactor.text(problem)}); asking again` });
-    }
-    throw new GenerationError(this.redactor.text(`The model's answer could not be used, also after one retry: ${problem ?? 'unknown problem'}`), {
-      code: 'GENERATION_OUTPUT_INVALID',
-      usage: this.totalUsage(calls),
-    });
+    return generateWithOneRetry(
+      {
+        ask: async (retryNote) => {
+          let message: Message;
+          try {
+            message = await this.callWithStreamRetries({ prompt, retryNote, maxTokens }, calls, progress, signal);
+          } catch (error) {
+            if (signal.aborted) throw abortReason(signal);
+            if (error instanceof InvalidToolJsonError) return { ok: false, problem: error.message };
+            throw this.toGenerationError(error, totalUsage(calls));
+          }
+          return readAnswer(message, maxTokens);
+        },
+        onRetry: (problem) => progress.report({ message: `the answer could not be used (${this.redactor.text(problem)}); asking again` }),
+        usage: () => totalUsage(calls),
+        redact: (text) => this.redactor.text(text),
+      },
+      buildRetryNote,
+    );
   }
 
   private buildParams(input: { prompt: ReturnType<typeof buildGenerationPrompt>; retryNote: string | undefined; maxTokens: number }): MessageStreamParams {
@@ -443,10 +376,10 @@ export class AnthropicCodeGenerator implements CodeGenerator {
           outputTokens: progress.lastCallOutputTokens,
           cacheCreationInputTokens: usage.cache_creation_input_tokens ?? 0,
           cacheReadInputTokens: usage.cache_read_input_tokens ?? 0,
-          model: responseModel && this.pricingFor(responseModel) ? responseModel : this.model,
+          pricing: (responseModel ? this.pricingFor(responseModel) : undefined) ?? this.pricingFor(this.model),
         });
       } else {
-        calls.push({ inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0, model: this.model });
+        calls.push({ inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0, pricing: this.pricingFor(this.model) });
       }
     }
   }
@@ -456,20 +389,6 @@ export class AnthropicCodeGenerator implements CodeGenerator {
     if (!(error instanceof Anthropic.APIError) || error.status !== 400) return false;
     const text = `${error.apiMessage ?? ''} ${error.message}`;
     return /tool_choice|forced tool|tool choice/i.test(text);
-  }
-
-  private totalUsage(calls: readonly CallUsage[]): Usage {
-    let costUsd: number | null = 0;
-    const total = { inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0 };
-    for (const call of calls) {
-      total.inputTokens += call.inputTokens;
-      total.outputTokens += call.outputTokens;
-      total.cacheCreationInputTokens += call.cacheCreationInputTokens;
-      total.cacheReadInputTokens += call.cacheReadInputTokens;
-      const pricing = this.pricingFor(call.model);
-      costUsd = costUsd === null || pricing === undefined ? null : costUsd + costOf(call, pricing);
-    }
-    return { ...total, apiCalls: calls.length, costUsd };
   }
 
   private toGenerationError(error: unknown, usage: Usage): GenerationError {
@@ -504,116 +423,24 @@ export class AnthropicCodeGenerator implements CodeGenerator {
   }
 }
 
-/** Emits progress with the output tokens of this `generate` call so far, never going backwards. */
-class ProgressReporter {
-  private finishedTokens = 0;
-  private currentTokens = 0;
-  private lastReported = -1;
-  lastCallOutputTokens = 0;
-
-  constructor(private readonly context: GenerationContext) {}
-
-  startCall(): void {
-    this.currentTokens = 0;
-    this.lastCallOutputTokens = 0;
-  }
-
-  update(callOutputTokens: number): void {
-    this.currentTokens = Math.max(this.currentTokens, callOutputTokens);
-    const total = this.finishedTokens + this.currentTokens;
-    if (total === this.lastReported) return;
-    this.lastReported = total;
-    this.emit({ outputTokens: total });
-  }
-
-  /** `exact`: the API's own count, which replaces our estimate (it may be lower). */
-  finishCall(callOutputTokens: number, exact: boolean): void {
-    this.lastCallOutputTokens = exact ? callOutputTokens : Math.max(this.currentTokens, callOutputTokens);
-    this.finishedTokens += this.lastCallOutputTokens;
-    this.currentTokens = 0;
-    if (this.finishedTokens !== this.lastReported) {
-      this.lastReported = this.finishedTokens;
-      this.emit({ outputTokens: this.finishedTokens });
-    }
-  }
-
-  report(input: { message: string }): void {
-    this.emit({ outputTokens: this.finishedTokens + this.currentTokens, message: input.message });
-  }
-
-  private emit(progress: { outputTokens: number; message?: string }): void {
-    try {
-      this.context.onProgress(progress);
-    } catch {
-      // An observer's failure must not fail the generation.
-    }
-  }
-}
-
-type Answer = { ok: true; files: GeneratedFileInput[]; notes: string | undefined } | { ok: false; problem: string };
-
 /** Turns the final message into files, or a problem stated for the model. */
-function readAnswer(message: Message, maxTokens: number): Answer {
-  if (message.stop_reason === 'refusal') {
-    return { ok: false, problem: 'The answer was a refusal (stop reason "refusal"). The task is ordinary software work; write the requested code and tests.' };
-  }
+function readAnswer(message: Message, maxTokens: number): WriteFilesAnswer {
+  if (message.stop_reason === 'refusal') return { ok: false, problem: answerProblems.refusal('stop reason "refusal"') };
   if (message.stop_reason === 'max_tokens' || message.stop_reason === 'model_context_window_exceeded') {
     // Never salvage a truncated tool call: the partial JSON parser would close cut-off strings
     // and hand back plausible but incomplete files.
     const limit =
       message.stop_reason === 'max_tokens' ? `the output limit of ${maxTokens} tokens` : "the model's context window";
-    return {
-      ok: false,
-      problem:
-        `The answer was cut off at ${limit} before the ${WRITE_FILES_TOOL_NAME} call was complete. ` +
-        'Make it fit: write compact code and focused tests, without long comments, docstrings or documentation files.',
-    };
+    return { ok: false, problem: answerProblems.truncated(limit) };
   }
-  const calls = message.content.filter((block) => block.type === 'tool_use' && block.name === WRITE_FILES_TOOL_NAME);
-  if (calls.length === 0) {
-    const text = message.content
-      .filter((block) => block.type === 'text')
-      .map((block) => (block.type === 'text' ? block.text : ''))
-      .join(' ')
-      .trim();
-    const quoted = text ? ` It answered with text instead: "${text.length > 300 ? `${text.slice(0, 300)}…` : text}"` : '';
-    return { ok: false, problem: `The answer did not call the ${WRITE_FILES_TOOL_NAME} tool.${quoted} Call ${WRITE_FILES_TOOL_NAME} with the files.` };
+  const inputs: unknown[] = [];
+  const texts: string[] = [];
+  for (const block of message.content) {
+    if (block.type === 'tool_use' && block.name === WRITE_FILES_TOOL_NAME) inputs.push(block.input);
+    else if (block.type === 'text') texts.push(block.text);
   }
-  const files: GeneratedFileInput[] = [];
-  const notes: string[] = [];
-  for (const call of calls) {
-    const parsed = WriteFilesInputSchema.safeParse(unwrapStringifiedFiles(call.type === 'tool_use' ? call.input : undefined));
-    if (!parsed.success) {
-      const issues = parsed.error.issues.slice(0, 10).map((issue) => `${issue.path.map(String).join('.') || 'input'}: ${issue.message}`);
-      const more = parsed.error.issues.length > 10 ? ` (and ${parsed.error.issues.length - 10} more)` : '';
-      return { ok: false, problem: `The ${WRITE_FILES_TOOL_NAME} input did not match its schema: ${issues.join('; ')}${more}.` };
-    }
-    files.push(...parsed.data.files);
-    if (parsed.data.notes) notes.push(parsed.data.notes);
-  }
-  return { ok: true, files, notes: notes.length > 0 ? notes.join('\n') : undefined };
-}
-
-/** Some models send a nested array as a JSON string; accept it when it parses. */
-function unwrapStringifiedFiles(input: unknown): unknown {
-  if (input && typeof input === 'object' && typeof (input as { files?: unknown }).files === 'string') {
-    try {
-      return { ...input, files: JSON.parse((input as { files: string }).files) as unknown };
-    } catch {
-      return input;
-    }
-  }
-  return input;
-}
-
-function costOf(call: CallUsage, pricing: ModelPricing): number {
-  return (
-    (call.inputTokens * pricing.inputUsdPerMillionTokens +
-      call.outputTokens * pricing.outputUsdPerMillionTokens +
-      call.cacheCreationInputTokens * pricing.cacheWriteUsdPerMillionTokens +
-      call.cacheReadInputTokens * pricing.cacheReadUsdPerMillionTokens) /
-    1_000_000
-  );
+  if (inputs.length === 0) return { ok: false, problem: answerProblems.noToolCall(texts.join(' ')) };
+  return readWriteFilesInputs(inputs);
 }
 
 /**
@@ -632,7 +459,7 @@ function isBrokenStream(error: unknown): boolean {
 /** Failures that the next iteration would repeat: bad credentials, a refused or malformed request, an unknown model. */
 function isPermanentFailure(error: unknown): boolean {
   if (error instanceof Anthropic.APIError && typeof error.status === 'number') {
-    return [400, 401, 402, 403, 404, 413, 422, 431].includes(error.status);
+    return PERMANENT_HTTP_STATUSES.has(error.status);
   }
   // The SDK found no credentials anywhere (a plain Error).
   return error instanceof Error && !(error instanceof Anthropic.AnthropicError) && /authentication method/i.test(error.message);

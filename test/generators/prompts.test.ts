@@ -114,3 +114,14 @@ describe('helpers', () => {
     expect(() => resolvePromptLimits({ maxTestOutputChars: -1 })).toThrow(/promptLimits\.maxTestOutputChars/);
   });
 });
+
+test('the prompt builders are exported from the package root, for anyone writing a generator', async () => {
+  const root = await import('../../src/index.js');
+  expect(root.buildGenerationPrompt).toBe(buildGenerationPrompt);
+  expect(root.buildPlanPrompt).toBe(buildPlanPrompt);
+  expect(root.resolvePromptLimits).toBe(resolvePromptLimits);
+  expect(root.DEFAULT_PROMPT_LIMITS).toBe(DEFAULT_PROMPT_LIMITS);
+  expect(typeof root.buildRetryNote).toBe('function');
+  expect(typeof root.buildSystemPrompt).toBe('function');
+  expect(typeof root.buildIterationPrompt).toBe('function');
+});
