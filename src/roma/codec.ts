@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ArtifactBundle, BundleFile, BundleStatus, FileKind, TestReport, Usage } from '../bundle.js';
 import { PlanValidationError, type PlanIssue } from '../errors.js';
 import { type Language, type Plan, parsePlan } from '../plan.js';
+import { normaliseRomaDependencies } from './dependencies.js';
 import { comparePythonStrings, pythonJsonDumps, pythonStrip } from './python-json.js';
 import {
   type RomaArtifactResult,
@@ -127,6 +128,9 @@ const EXECUTION_ID_PATTERN = /^[\x20-\x7e]{1,200}$/;
  * - `primary_llm`, `fallback_llm`, `project_name`, `roma_task_id` and `created_at` have no
  *   counterpart (the agent has one generator): they go to `metadata.roma` with ROMA's cache key.
  * - Blank requirements are dropped (ROMA allows them, they tell a model nothing).
+ * - Dependencies are ROMA's free text made package specs (`normaliseRomaDependencies`):
+ *   `numpy >= 1.26` → `numpy>=1.26`, markers dropped, descriptive entries left out (the warnings
+ *   reach the result through `toRomaResult`); shell characters and `-e .` are refused.
  * - The execution id is kept when it fits ours (printable ASCII, at most 200 characters);
  *   otherwise it becomes `roma-<sha256 prefix>` and the original stays in `metadata.roma`.
  *
@@ -148,6 +152,12 @@ export function fromRomaPlan(input: RomaExecutionPlan | unknown, options: FromRo
     requirementIndex.push(index);
     requirements.push(requirement);
   });
+  const normalised = normaliseRomaDependencies(spec.dependencies);
+  // Where each normalised dependency came from, to report the plan's errors on ROMA's indices.
+  const dependencyIndex = spec.dependencies.flatMap((entry, index) => {
+    const alone = normaliseRomaDependencies([entry]);
+    return alone.dependencies.length > 0 ? [index] : [];
+  });
   const executionId = EXECUTION_ID_PATTERN.test(roma.execution_id)
     ? roma.execution_id
     : `roma-${createHash('sha256').update(roma.execution_id, 'utf8').digest('hex').slice(0, 24)}`;
@@ -167,7 +177,7 @@ export function fromRomaPlan(input: RomaExecutionPlan | unknown, options: FromRo
     executionId,
     taskDescription: spec.task_description,
     requirements,
-    dependencies: spec.dependencies,
+    dependencies: normalised.dependencies,
     language,
     ...(spec.architecture !== null ? { architecture: spec.architecture } : {}),
     ...(spec.context !== null ? { context: spec.context } : {}),
@@ -179,12 +189,20 @@ export function fromRomaPlan(input: RomaExecutionPlan | unknown, options: FromRo
     cacheTtlMs: Math.min(ttlSeconds * 1_000, MAX_CACHE_TTL_MS),
     metadata: { ...roma.metadata, [metadataKey]: extras },
   };
+  const refused: RomaErrorDetail[] = normalised.refused.map(({ index, message }) => ({
+    type: 'value_error',
+    loc: ['body', 'scaffolding', 'dependencies', index],
+    msg: `Value error, ${message}`,
+  }));
+  let plan: Plan;
   try {
-    return parsePlan(candidate);
+    plan = parsePlan(candidate);
   } catch (error) {
     if (!(error instanceof PlanValidationError)) throw error;
-    throw new RomaPlanValidationError(error.issues.map((issue) => toRomaDetail(issue, requirementIndex)));
+    throw new RomaPlanValidationError([...error.issues.map((issue) => toRomaDetail(issue, requirementIndex, dependencyIndex)), ...refused]);
   }
+  if (refused.length > 0) throw new RomaPlanValidationError(refused);
+  return plan;
 }
 
 /** Where our plan's fields come from in ROMA's plan. */
@@ -204,12 +222,14 @@ const ROMA_LOCATIONS: Readonly<Record<string, Array<string | number>>> = {
   metadata: ['metadata'],
 };
 
-function toRomaDetail(issue: PlanIssue, requirementIndex: readonly number[]): RomaErrorDetail {
+function toRomaDetail(issue: PlanIssue, requirementIndex: readonly number[], dependencyIndex: readonly number[]): RomaErrorDetail {
   const [head = '', ...rest] = issue.path === '' ? [] : issue.path.split('.');
   const location = [...(ROMA_LOCATIONS[head] ?? (head ? [head] : []))];
   const tail: Array<string | number> = rest.map((part) => (/^\d+$/.test(part) ? Number(part) : part));
   // Blank requirements were dropped: point at the item as ROMA numbered it.
   if (head === 'requirements' && typeof tail[0] === 'number') tail[0] = requirementIndex[tail[0]] ?? tail[0];
+  // Blank and descriptive dependencies were left out: the same.
+  if (head === 'dependencies' && typeof tail[0] === 'number') tail[0] = dependencyIndex[tail[0]] ?? tail[0];
   return { type: 'value_error', loc: ['body', ...location, ...tail], msg: `Value error, ${issue.message}` };
 }
 
@@ -349,6 +369,8 @@ function naive(iso: string): string {
  *   cache reads and writes. Empty for a cache hit (it spent nothing) and when no call was made.
  * - timestamps: naive UTC ISO with microseconds, as Python prints `utcnow()`.
  * - `metadata`: `sandbox_id` (ROMA's example field), and our `stop_reason`, `status` and ids.
+ * - `warnings`: with `plan`, first what became of ROMA's dependencies (a marker dropped, a
+ *   descriptive entry left out), then the run's own warnings.
  */
 export function toRomaResult(bundle: ArtifactBundle, options: ToRomaResultOptions = {}): RomaArtifactResult {
   const cacheHitStatus = options.cacheHitStatus ?? 'underlying';
@@ -383,7 +405,7 @@ export function toRomaResult(bundle: ArtifactBundle, options: ToRomaResultOption
     test_results: bundle.testReport ? toRomaTestResult(bundle.testReport) : null,
     iterations_used: bundle.iterations.length,
     error_message: errorMessage,
-    warnings: [...bundle.warnings],
+    warnings: [...(options.plan ? normaliseRomaDependencies(options.plan.scaffolding.dependencies).warnings : []), ...bundle.warnings],
     llm_usage: spentNothing ? [] : [toRomaUsage(bundle.generator, bundle.usage)],
     started_at: naive(bundle.timings.startedAt),
     completed_at: naive(bundle.timings.endedAt),

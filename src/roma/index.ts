@@ -57,4 +57,5 @@ export {
   type ToRomaResultOptions,
   type RomaPlanExtras,
 } from './codec.js';
+export { normaliseRomaDependencies, type NormalisedDependencies, type RefusedDependency } from './dependencies.js';
 export { pythonJsonDumps, pythonStrip, pythonFloatRepr, comparePythonStrings } from './python-json.js';
