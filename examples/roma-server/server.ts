@@ -222,14 +222,20 @@ function resolveOptions(options: RomaAppOptions): Required<RomaAppOptions> {
  */
 export function jsonNestingExceeds(text: string, maxDepth: number): boolean {
   let depth = 0;
-  let inString = false;
   for (let index = 0; index < text.length; index += 1) {
     const code = text.charCodeAt(index);
-    if (inString) {
-      if (code === 0x5c) index += 1; // backslash: skip the escaped character
-      else if (code === 0x22) inString = false;
-    } else if (code === 0x22) inString = true;
-    else if (code === 0x7b || code === 0x5b) {
+    if (code === 0x22) {
+      // Jump over the string: to the next quote not escaped by an odd run of backslashes.
+      let end = index;
+      for (;;) {
+        end = text.indexOf('"', end + 1);
+        if (end === -1) return false; // unterminated: JSON.parse refuses it
+        let backslashes = 0;
+        while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes += 1;
+        if (backslashes % 2 === 0) break;
+      }
+      index = end;
+    } else if (code === 0x7b || code === 0x5b) {
       depth += 1;
       if (depth > maxDepth) return true;
     } else if (code === 0x7d || code === 0x5d) depth -= 1;
