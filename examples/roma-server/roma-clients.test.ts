@@ -101,6 +101,7 @@ describe('ROMA clients against the server', () => {
   let tight: RunningServer;
 
   beforeAll(async () => {
+    // Each wait below is bounded by its own timeout; these bound the tests on a loaded machine.
     directory = mkdtempSync(join(tmpdir(), 'ptc-roma-clients-'));
     writeFileSync(join(directory, 'script.json'), JSON.stringify(SCRIPT));
     const quiet = () => {};
@@ -160,7 +161,7 @@ describe('ROMA clients against the server', () => {
       expect((result.cost_usd as number).toFixed(6)).toBe('0.000000');
       expect(result.code).toBe(`# File: slug.py\n${FIXED}\n# File: tests/test_slug.py\n${TESTS}`);
       expect(result).toMatchObject({ status: 'SUCCESS', tests_passed: 2, tests_failed: 0 });
-    });
+    }, 150_000);
 
     test('an invalid body is a 422 with FastAPI-style detail; GET /health has what the executor’s docs expect', async () => {
       const invalid = await postJson(server, '/generate', { requirements: 'x' });
@@ -187,7 +188,7 @@ describe('ROMA clients against the server', () => {
       const streams = Promise.all([sseText(base), sseText(`${base}?format=roma`)]);
       answer = await postJson(server, '/execute', plan);
       [ptcText, romaText] = await streams;
-    });
+    }, 150_000);
 
     test('every data line survives a Python line reader: U+2028, U+2029 and U+0085 are escaped', () => {
       expect(answer.status).toBe(200);
