@@ -13,13 +13,20 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { GeneratedFileSchema } from '../../src/bundle.js';
-import type { Cache } from '../../src/contracts/cache.js';
-import type { CodeGenerator, GenerationContext, GenerationRequest, GenerationResult } from '../../src/contracts/code-generator.js';
-import type { SandboxRunner } from '../../src/contracts/sandbox-runner.js';
-import { GenerationError } from '../../src/errors.js';
-import { PTCAgent } from '../../src/agent.js';
-import { KeyvCache } from '../../src/caches/keyv.js';
+// Only the package's public entry points (what a user imports as ptc-agent, ptc-agent/testing, …),
+// so the example keeps working whatever the core does inside.
+import {
+  GeneratedFileSchema,
+  GenerationError,
+  KeyvCache,
+  PTCAgent,
+  type Cache,
+  type CodeGenerator,
+  type GenerationContext,
+  type GenerationRequest,
+  type GenerationResult,
+  type SandboxRunner,
+} from '../../src/index.js';
 import { ScriptedCodeGenerator, type ScriptedStep } from '../../src/testing/index.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -185,7 +192,7 @@ export async function createAgentFromEnvironment(env: Environment = process.env,
     if (isolation !== 'auto' && isolation !== 'bwrap' && isolation !== 'none') {
       throw new TypeError(`PTC_ISOLATION must be auto, bwrap or none, got ${JSON.stringify(isolation)}`);
     }
-    const { LocalSandboxRunner } = await import('../../src/runners/local.js');
+    const { LocalSandboxRunner } = await import('../../src/index.js');
     const local = new LocalSandboxRunner({ isolation, onWarning: (message) => warn(message) });
     runner = local;
     runnerDescription = { kind: 'local', id: local.id, isolation: await local.effectiveIsolation() };

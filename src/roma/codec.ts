@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ArtifactBundle, BundleFile, BundleStatus, FileKind, TestReport, Usage } from '../bundle.js';
 import { PlanValidationError, type PlanIssue } from '../errors.js';
 import { type Language, type Plan, parsePlan } from '../plan.js';
+import { normaliseRomaDependencies } from './dependencies.js';
 import { comparePythonStrings, pythonJsonDumps, pythonStrip } from './python-json.js';
 import {
   type RomaArtifactResult,
@@ -10,10 +11,13 @@ import {
   type RomaErrorDetail,
   type RomaExecutionPlan,
   type RomaExecutionStatus,
+  type RomaGenerateRequest,
+  type RomaGenerateResponse,
   type RomaLLMUsage,
   RomaPlanValidationError,
   type RomaTestResult,
   formatNaiveUtc,
+  parseRomaGenerateRequest,
   parseRomaPlan,
 } from './schemas.js';
 
@@ -127,6 +131,9 @@ const EXECUTION_ID_PATTERN = /^[\x20-\x7e]{1,200}$/;
  * - `primary_llm`, `fallback_llm`, `project_name`, `roma_task_id` and `created_at` have no
  *   counterpart (the agent has one generator): they go to `metadata.roma` with ROMA's cache key.
  * - Blank requirements are dropped (ROMA allows them, they tell a model nothing).
+ * - Dependencies are ROMA's free text made package specs (`normaliseRomaDependencies`):
+ *   `numpy >= 1.26` → `numpy>=1.26`, markers dropped, descriptive entries left out (the warnings
+ *   reach the result through `toRomaResult`); shell characters and `-e .` are refused.
  * - The execution id is kept when it fits ours (printable ASCII, at most 200 characters);
  *   otherwise it becomes `roma-<sha256 prefix>` and the original stays in `metadata.roma`.
  *
@@ -148,6 +155,12 @@ export function fromRomaPlan(input: RomaExecutionPlan | unknown, options: FromRo
     requirementIndex.push(index);
     requirements.push(requirement);
   });
+  const normalised = normaliseRomaDependencies(spec.dependencies);
+  // Where each normalised dependency came from, to report the plan's errors on ROMA's indices.
+  const dependencyIndex = spec.dependencies.flatMap((entry, index) => {
+    const alone = normaliseRomaDependencies([entry]);
+    return alone.dependencies.length > 0 ? [index] : [];
+  });
   const executionId = EXECUTION_ID_PATTERN.test(roma.execution_id)
     ? roma.execution_id
     : `roma-${createHash('sha256').update(roma.execution_id, 'utf8').digest('hex').slice(0, 24)}`;
@@ -167,7 +180,7 @@ export function fromRomaPlan(input: RomaExecutionPlan | unknown, options: FromRo
     executionId,
     taskDescription: spec.task_description,
     requirements,
-    dependencies: spec.dependencies,
+    dependencies: normalised.dependencies,
     language,
     ...(spec.architecture !== null ? { architecture: spec.architecture } : {}),
     ...(spec.context !== null ? { context: spec.context } : {}),
@@ -179,12 +192,20 @@ export function fromRomaPlan(input: RomaExecutionPlan | unknown, options: FromRo
     cacheTtlMs: Math.min(ttlSeconds * 1_000, MAX_CACHE_TTL_MS),
     metadata: { ...roma.metadata, [metadataKey]: extras },
   };
+  const refused: RomaErrorDetail[] = normalised.refused.map(({ index, message }) => ({
+    type: 'value_error',
+    loc: ['body', 'scaffolding', 'dependencies', index],
+    msg: `Value error, ${message}`,
+  }));
+  let plan: Plan;
   try {
-    return parsePlan(candidate);
+    plan = parsePlan(candidate);
   } catch (error) {
     if (!(error instanceof PlanValidationError)) throw error;
-    throw new RomaPlanValidationError(error.issues.map((issue) => toRomaDetail(issue, requirementIndex)));
+    throw new RomaPlanValidationError([...error.issues.map((issue) => toRomaDetail(issue, requirementIndex, dependencyIndex)), ...refused]);
   }
+  if (refused.length > 0) throw new RomaPlanValidationError(refused);
+  return plan;
 }
 
 /** Where our plan's fields come from in ROMA's plan. */
@@ -204,12 +225,26 @@ const ROMA_LOCATIONS: Readonly<Record<string, Array<string | number>>> = {
   metadata: ['metadata'],
 };
 
-function toRomaDetail(issue: PlanIssue, requirementIndex: readonly number[]): RomaErrorDetail {
+/** Where our plan's fields come from in the body of `POST /generate`. */
+const GENERATE_LOCATIONS: Readonly<Record<string, Array<string | number>>> = {
+  taskDescription: ['task_description'],
+  requirements: ['requirements'],
+  language: ['language'],
+};
+
+function toRomaDetail(
+  issue: PlanIssue,
+  requirementIndex: readonly number[],
+  dependencyIndex: readonly number[],
+  locations: Readonly<Record<string, Array<string | number>>> = ROMA_LOCATIONS,
+): RomaErrorDetail {
   const [head = '', ...rest] = issue.path === '' ? [] : issue.path.split('.');
-  const location = [...(ROMA_LOCATIONS[head] ?? (head ? [head] : []))];
+  const location = [...(locations[head] ?? (head ? [head] : []))];
   const tail: Array<string | number> = rest.map((part) => (/^\d+$/.test(part) ? Number(part) : part));
   // Blank requirements were dropped: point at the item as ROMA numbered it.
   if (head === 'requirements' && typeof tail[0] === 'number') tail[0] = requirementIndex[tail[0]] ?? tail[0];
+  // Blank and descriptive dependencies were left out: the same.
+  if (head === 'dependencies' && typeof tail[0] === 'number') tail[0] = dependencyIndex[tail[0]] ?? tail[0];
   return { type: 'value_error', loc: ['body', ...location, ...tail], msg: `Value error, ${issue.message}` };
 }
 
@@ -349,6 +384,8 @@ function naive(iso: string): string {
  *   cache reads and writes. Empty for a cache hit (it spent nothing) and when no call was made.
  * - timestamps: naive UTC ISO with microseconds, as Python prints `utcnow()`.
  * - `metadata`: `sandbox_id` (ROMA's example field), and our `stop_reason`, `status` and ids.
+ * - `warnings`: with `plan`, first what became of ROMA's dependencies (a marker dropped, a
+ *   descriptive entry left out), then the run's own warnings.
  */
 export function toRomaResult(bundle: ArtifactBundle, options: ToRomaResultOptions = {}): RomaArtifactResult {
   const cacheHitStatus = options.cacheHitStatus ?? 'underlying';
@@ -383,7 +420,7 @@ export function toRomaResult(bundle: ArtifactBundle, options: ToRomaResultOption
     test_results: bundle.testReport ? toRomaTestResult(bundle.testReport) : null,
     iterations_used: bundle.iterations.length,
     error_message: errorMessage,
-    warnings: [...bundle.warnings],
+    warnings: [...(options.plan ? normaliseRomaDependencies(options.plan.scaffolding.dependencies).warnings : []), ...bundle.warnings],
     llm_usage: spentNothing ? [] : [toRomaUsage(bundle.generator, bundle.usage)],
     started_at: naive(bundle.timings.startedAt),
     completed_at: naive(bundle.timings.endedAt),
@@ -415,4 +452,124 @@ export function romaFailureResult(executionId: string, message: string, startedA
     cache_key: null,
     metadata: {},
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// ROMA's executor: POST /generate
+
+export interface FromRomaGenerateRequestOptions {
+  /** Our execution id for the run (the request carries none). @default a UUID */
+  executionId?: string;
+  /** @default 3 (ROMA's default `max_iterations`) */
+  maxIterations?: number;
+  /** @default 300000 (ROMA's executor client waits 300 s) */
+  timeoutMs?: number;
+}
+
+/** Languages `/generate` accepts, by what a caller may write (case-insensitive). */
+const GENERATE_LANGUAGES: Readonly<Record<string, Language>> = {
+  python: 'python',
+  py: 'python',
+  python3: 'python',
+  javascript: 'javascript',
+  js: 'javascript',
+  node: 'javascript',
+  typescript: 'typescript',
+  ts: 'typescript',
+};
+
+/**
+ * The body ROMA's `PTCExecutor` sends (`{task_description, requirements, language}`) as a plan:
+ * the full loop, tests included, with ROMA's defaults (3 iterations, the `smart` cache).
+ * @throws RomaPlanValidationError (422 material) for a bad body or a language we cannot test.
+ */
+export function fromRomaGenerateRequest(input: RomaGenerateRequest | unknown, options: FromRomaGenerateRequestOptions = {}): Plan {
+  const request = parseRomaGenerateRequest(input);
+  const language = GENERATE_LANGUAGES[request.language.trim().toLowerCase()];
+  if (!language) {
+    throw new RomaPlanValidationError([
+      { type: 'value_error', loc: ['body', 'language'], msg: `Value error, language must be one of python, javascript, typescript (got ${JSON.stringify(request.language.slice(0, 40))})` },
+    ]);
+  }
+  const requirementIndex: number[] = [];
+  const requirements: string[] = [];
+  request.requirements.forEach((requirement, index) => {
+    if (requirement.trim() === '') return;
+    requirementIndex.push(index);
+    requirements.push(requirement);
+  });
+  try {
+    return parsePlan({
+      ...(options.executionId !== undefined ? { executionId: options.executionId } : {}),
+      taskDescription: request.task_description,
+      requirements,
+      language,
+      maxIterations: options.maxIterations ?? 3,
+      timeoutMs: options.timeoutMs ?? 300_000,
+      enableTesting: true,
+      cacheStrategy: 'smart',
+      metadata: { roma: { endpoint: 'generate' } },
+    });
+  } catch (error) {
+    if (!(error instanceof PlanValidationError)) throw error;
+    throw new RomaPlanValidationError(error.issues.map((issue) => toRomaDetail(issue, requirementIndex, [], GENERATE_LOCATIONS)));
+  }
+}
+
+const COMMENT_PREFIX: Readonly<Record<string, string>> = { javascript: '//', typescript: '//' };
+/** Sources first, then config/data/documentation, tests last: the order a reader wants. */
+const KIND_ORDER: Readonly<Record<FileKind, number>> = { source: 0, config: 1, data: 2, documentation: 3, test: 4 };
+
+/**
+ * The bundle's files as one string: each file under a `# File: <path>` header (`// File:` for
+ * JavaScript and TypeScript plans), sources first and tests last, separated by a blank line.
+ * ROMA's executor puts `code` in one fenced block; the headers keep every path, and are the
+ * form ROMA's own PTC service parses back into files.
+ */
+export function renderRomaCode(files: readonly Pick<BundleFile, 'path' | 'content' | 'kind'>[], language: string): string {
+  const prefix = COMMENT_PREFIX[language] ?? '#';
+  return files
+    .map((file, index) => ({ file, index }))
+    .sort((a, b) => KIND_ORDER[a.file.kind] - KIND_ORDER[b.file.kind] || a.index - b.index)
+    .map(({ file }) => `${prefix} File: ${file.path}\n${file.content}${file.content.endsWith('\n') || file.content === '' ? '' : '\n'}`)
+    .join('\n');
+}
+
+/**
+ * A bundle as `/generate`'s answer, and the HTTP status to send it with. Only green code is a
+ * 200: anything else (tests still red, generation failed, timeout) is a 5xx, which ROMA's
+ * executor treats like an unreachable service (it falls back to its own LLM) instead of
+ * presenting untested code as generated code. The body is complete either way.
+ *
+ * `tokens_used` and `cost_usd` are what this request spent: 0 for a cache hit.
+ */
+export function toRomaGenerateResponse(bundle: ArtifactBundle): { httpStatus: 200 | 502 | 503 | 504; body: RomaGenerateResponse & { detail?: string } } {
+  const spent = !bundle.fromCache;
+  const usage = bundle.usage;
+  const tokens = usage.inputTokens + usage.outputTokens + usage.cacheCreationInputTokens + usage.cacheReadInputTokens;
+  const report = bundle.testReport;
+  const failed = report ? report.failed + report.errored : 0;
+  let errorMessage = bundle.error?.message ?? null;
+  if (bundle.status === 'partial_success') errorMessage ??= `tests still failing after ${bundle.iterations.length} iteration(s)`;
+  const body: RomaGenerateResponse & { detail?: string } = {
+    code: renderRomaCode(bundle.files, bundle.language),
+    language: bundle.language,
+    provider: romaProviderOf(bundle.generator).provider,
+    tokens_used: spent ? tokens : 0,
+    cost_usd: spent ? (usage.costUsd ?? 0) : 0,
+    cost_known: !spent || usage.costUsd !== null,
+    execution_id: bundle.executionId,
+    status: toRomaStatus(bundle.status),
+    tests_passed: report?.passed ?? 0,
+    tests_failed: failed,
+    iterations_used: bundle.iterations.length,
+    from_cache: bundle.fromCache,
+    files: bundle.files.map((file) => ({ path: file.path, content: file.content, artifact_type: toRomaArtifactType(file.kind) })),
+    warnings: [...bundle.warnings],
+    error_message: errorMessage,
+  };
+  if (bundle.status === 'success') return { httpStatus: 200, body };
+  const detail = `${bundle.status}: ${errorMessage ?? bundle.stopReason}`;
+  const httpStatus = bundle.status === 'timeout' ? 504 : bundle.status === 'cancelled' ? 503 : 502;
+  return { httpStatus, body: { ...body, detail } };
 }

@@ -22,6 +22,8 @@ export {
   RomaArtifactResultSchema,
   RomaPlanValidationError,
   parseRomaPlan,
+  RomaGenerateRequestSchema,
+  parseRomaGenerateRequest,
   romaErrorDetails,
   formatNaiveUtc,
   type RomaLLMProvider,
@@ -41,6 +43,9 @@ export {
   type RomaArtifactResult,
   type RomaArtifactResultInput,
   type RomaErrorDetail,
+  type RomaGenerateRequest,
+  type RomaGenerateRequestInput,
+  type RomaGenerateResponse,
 } from './schemas.js';
 export {
   fromRomaPlan,
@@ -53,8 +58,14 @@ export {
   fromRomaStatus,
   toRomaArtifactType,
   fromRomaArtifactType,
+  fromRomaGenerateRequest,
+  toRomaGenerateResponse,
+  renderRomaCode,
+  type FromRomaGenerateRequestOptions,
   type FromRomaPlanOptions,
   type ToRomaResultOptions,
   type RomaPlanExtras,
 } from './codec.js';
+export { normaliseRomaDependencies, type NormalisedDependencies, type RefusedDependency } from './dependencies.js';
+export { sseJson, romaStreamTimestamp, RomaStreamTranslator, ROMA_STREAM_EVENT_TYPES, type RomaStreamMessage, type RomaStreamEventType } from './stream.js';
 export { pythonJsonDumps, pythonStrip, pythonFloatRepr, comparePythonStrings } from './python-json.js';

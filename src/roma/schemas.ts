@@ -558,6 +558,56 @@ export const RomaArtifactResultSchema = z.object(
 ) as unknown as z.ZodType<RomaArtifactResult, RomaArtifactResultInput>;
 
 // ---------------------------------------------------------------------------------------------
+// ROMA's executor: `roma_dspy.integrations.ptc_client.PTCClient`, used by `PTCExecutor`
+
+/** The body `PTCExecutor` POSTs to `/generate`. */
+export interface RomaGenerateRequest {
+  task_description: string;
+  /** `requirements or []` on ROMA's side: never null there. */
+  requirements: string[];
+  /** `"python"` unless the task carried another. */
+  language: string;
+}
+
+export interface RomaGenerateRequestInput {
+  task_description: string;
+  requirements?: string[];
+  language?: string;
+}
+
+/**
+ * What `/generate` answers. ROMA reads the first five: it formats `cost_usd` with `:.6f` and logs
+ * `len(code)`, so both are always a number and a string. The rest is ours, for callers that look.
+ */
+export interface RomaGenerateResponse {
+  code: string;
+  language: string;
+  provider: string;
+  tokens_used: number;
+  /** 0 when the generator cannot price its model (`cost_known` says so): ROMA cannot format null. */
+  cost_usd: number;
+  cost_known: boolean;
+  execution_id: string;
+  status: RomaExecutionStatus;
+  tests_passed: number;
+  tests_failed: number;
+  iterations_used: number;
+  from_cache: boolean;
+  files: Array<{ path: string; content: string; artifact_type: RomaArtifactType }>;
+  warnings: string[];
+  error_message: string | null;
+}
+
+export const RomaGenerateRequestSchema = z.object(
+  {
+    task_description: text(),
+    requirements: textList(),
+    language: text({ fallback: () => 'python' }),
+  },
+  modelError('GenerateRequest'),
+) as unknown as z.ZodType<RomaGenerateRequest, RomaGenerateRequestInput>;
+
+// ---------------------------------------------------------------------------------------------
 // Errors in FastAPI's shape
 
 /** One entry of FastAPI's 422 body `{"detail": [...]}`. */
@@ -598,6 +648,16 @@ export class RomaPlanValidationError extends PlanValidationError {
  */
 export function parseRomaPlan(input: unknown): RomaExecutionPlan {
   const result = RomaExecutionPlanSchema.safeParse(input, { reportInput: true });
+  if (!result.success) throw new RomaPlanValidationError(romaErrorDetails(result.error));
+  return result.data;
+}
+
+/**
+ * Validates the body of `POST /generate` (ROMA's executor client).
+ * @throws RomaPlanValidationError with FastAPI-style `detail`.
+ */
+export function parseRomaGenerateRequest(input: unknown): RomaGenerateRequest {
+  const result = RomaGenerateRequestSchema.safeParse(input, { reportInput: true });
   if (!result.success) throw new RomaPlanValidationError(romaErrorDetails(result.error));
   return result.data;
 }
