@@ -105,7 +105,8 @@ describe('ROMA server over HTTP (scripted generator, local runner, real pytest)'
     writeFileSync(join(directory, 'failing.json'), JSON.stringify([{ error: 'LLM provider error: 429 rate limited' }]));
     const onWarning = (message: string) => warnings.push(message);
     server = await startRomaServer({ env: { PTC_SCRIPT: join(directory, 'script.json') }, port: 0, app: { eventsWaitMs: 5_000 }, onWarning });
-    failing = await startRomaServer({ env: { PTC_SCRIPT: join(directory, 'failing.json') }, port: 0, app: { eventsWaitMs: 300 }, onWarning });
+    // The model answers after 200 ms, so a retry sent at once finds the run still in flight.
+    failing = await startRomaServer({ env: { PTC_SCRIPT: join(directory, 'failing.json'), PTC_SCRIPT_LATENCY_MS: '200' }, port: 0, app: { eventsWaitMs: 300 }, onWarning });
   });
 
   afterAll(async () => {
