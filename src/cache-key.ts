@@ -2,8 +2,11 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from './internal/canonical-json.js';
 import type { Plan } from './plan.js';
 
-/** Bumped whenever the stored bundle's shape or meaning changes; old entries then miss. */
-export const CACHE_FORMAT_VERSION = 1;
+/**
+ * Bumped whenever the stored bundle's shape or meaning changes; old entries then miss. 2: green
+ * means the acceptance tests also passed on their own, in an invocation the model cannot configure.
+ */
+export const CACHE_FORMAT_VERSION = 2;
 
 export interface CacheKeyParts {
   /** `CodeGenerator.id`: another model writes other code. */
@@ -12,12 +15,16 @@ export interface CacheKeyParts {
   testPresetId: string;
 }
 
+/** Prose: runs of whitespace do not change what is asked. */
 const collapse = (text: string) => text.trim().replace(/\s+/g, ' ');
+/** Text that may hold code: only line endings and surrounding blank space are normalised. */
+const normalizeLines = (text: string) => text.replace(/\r\n?/g, '\n').trim();
 const sortedUnique = (items: readonly string[]) => [...new Set(items.map(collapse))].sort();
 
 /**
  * The part of a plan that decides what code comes out. Order of requirements and dependencies
- * and runs of whitespace do not matter; the execution id, budgets, timeouts, the iteration limit,
+ * and runs of whitespace in prose (the task, requirements) do not matter; `context` and
+ * `architecture` may hold code, so their indentation does; the execution id, budgets, timeouts, the iteration limit,
  * cache settings and metadata do not belong to it.
  */
 export function canonicalPlan(plan: Plan): Record<string, unknown> {
@@ -27,7 +34,7 @@ export function canonicalPlan(plan: Plan): Record<string, unknown> {
     dependencies: sortedUnique(plan.dependencies),
     language: plan.language,
     architecture: plan.architecture,
-    context: plan.context === undefined ? undefined : collapse(plan.context),
+    context: plan.context === undefined ? undefined : normalizeLines(plan.context),
     fileStructure: plan.fileStructure,
     acceptanceTests: [...plan.acceptanceTests]
       .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))

@@ -48,6 +48,48 @@ export const BudgetSchema = z
   })
   .default({});
 
+/** Deepest nesting accepted in free-form plan fields (`architecture`, `metadata`). */
+export const MAX_PLAN_VALUE_DEPTH = 32;
+const MAX_PLAN_VALUE_NODES = 10_000;
+
+/**
+ * Why a free-form value is not plain JSON within bounds, or `undefined`. Iterative, so a value
+ * nested thousands of levels deep (it may come off the network) is refused, never a stack
+ * overflow; and only JSON types pass, so a `Date` or a `Map` cannot serialise to `{}` and share a
+ * cache key with an empty object.
+ */
+export function jsonValueProblem(value: unknown): string | undefined {
+  const pending: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+  let nodes = 0;
+  while (pending.length > 0) {
+    const { value: item, depth } = pending.pop()!;
+    nodes += 1;
+    if (nodes > MAX_PLAN_VALUE_NODES) return `holds more than ${MAX_PLAN_VALUE_NODES} values`;
+    if (depth > MAX_PLAN_VALUE_DEPTH) return `is nested deeper than ${MAX_PLAN_VALUE_DEPTH} levels`;
+    // `undefined` members are dropped by JSON, as they are by the cache key's canonical JSON.
+    if (item === undefined || item === null || typeof item === 'string' || typeof item === 'boolean') continue;
+    if (typeof item === 'number') {
+      if (!Number.isFinite(item)) return 'holds a number JSON cannot represent';
+      continue;
+    }
+    if (Array.isArray(item)) {
+      for (const element of item) pending.push({ value: element, depth: depth + 1 });
+      continue;
+    }
+    if (typeof item === 'object' && (Object.getPrototypeOf(item) === Object.prototype || Object.getPrototypeOf(item) === null)) {
+      for (const nested of Object.values(item)) pending.push({ value: nested, depth: depth + 1 });
+      continue;
+    }
+    return `holds a ${item === undefined ? 'undefined' : typeof item === 'object' ? (item.constructor?.name ?? 'non-plain object') : typeof item} value; only JSON values are allowed`;
+  }
+  return undefined;
+}
+
+const JsonRecordSchema = z.record(z.string(), z.unknown()).superRefine((value, context) => {
+  const problem = jsonValueProblem(value);
+  if (problem !== undefined) context.addIssue({ code: 'custom', message: `must be plain JSON: it ${problem}` });
+});
+
 export const PlanSchema = z.object({
   /** Generated (a UUID) when missing. Echoed in every event and in the bundle. */
   executionId: z
@@ -61,7 +103,7 @@ export const PlanSchema = z.object({
   requirements: z.array(z.string().trim().min(1).max(10_000)).max(200).default([]),
   dependencies: z.array(DependencySchema).max(200).default([]),
   language: LanguageSchema.default('python'),
-  architecture: z.record(z.string(), z.unknown()).optional(),
+  architecture: JsonRecordSchema.optional(),
   context: z.string().max(100_000).optional(),
   /** Path → what belongs there, e.g. `{ "src/calc.py": "the calculator" }`. */
   fileStructure: z.record(z.string().max(1024), z.string().max(10_000)).optional(),
@@ -83,7 +125,7 @@ export const PlanSchema = z.object({
   /** Time to live of the cached bundle. `0` = no expiry. @default 3600000 */
   cacheTtlMs: z.int().min(0).max(365 * 24 * 3_600_000).default(3_600_000),
   budget: BudgetSchema,
-  metadata: z.record(z.string(), z.unknown()).default({}),
+  metadata: JsonRecordSchema.default({}),
 });
 
 /** What callers write: most fields are optional. */

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   APICallError,
   InvalidArgumentError,
@@ -22,6 +21,7 @@ import { abortReason, throwIfAborted } from '../internal/async.js';
 import { canonicalJson } from '../internal/canonical-json.js';
 import { Redactor } from '../internal/redact.js';
 import { durationMs, positiveInteger } from '../internal/validate.js';
+import { configurationDigest } from './identity.js';
 import { CHARS_PER_TOKEN, ProgressReporter, totalUsage, type CallUsage, type ModelPricing } from './accounting.js';
 import { buildGenerationPrompt, buildRetryNote, resolvePromptLimits, type GenerationPrompt, type PromptLimits } from './prompts.js';
 import {
@@ -135,7 +135,7 @@ export class AiSdkCodeGenerator implements CodeGenerator {
     this.options = resolveOptions(options);
     this.provider = this.options.model.provider;
     this.modelId = this.options.model.modelId;
-    this.id = `ai-sdk:${this.provider}:${this.modelId}:${configurationDigest(this.options)}`;
+    this.id = `ai-sdk:${this.provider}:${this.modelId}:${configurationDigest(outputSettings(this.options))}`;
     this.tools = {
       [WRITE_FILES_TOOL_NAME]: {
         description: WRITE_FILES_TOOL_DESCRIPTION,
@@ -420,8 +420,8 @@ function safeJson(value: unknown): string {
 }
 
 /** 12 hex digits over every option that changes what the model writes, so the cache key follows them. */
-function configurationDigest(options: ResolvedOptions): string {
-  const configuration = {
+function outputSettings(options: ResolvedOptions): Record<string, unknown> {
+  return {
     maxOutputTokens: options.maxOutputTokens,
     temperature: options.temperature,
     topP: options.topP,
@@ -432,7 +432,6 @@ function configurationDigest(options: ResolvedOptions): string {
     toolChoice: options.toolChoice,
     promptLimits: options.promptLimits,
   };
-  return createHash('sha256').update(canonicalJson(configuration)).digest('hex').slice(0, 12);
 }
 
 function isLanguageModel(value: unknown): value is AiSdkLanguageModel {

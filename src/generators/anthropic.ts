@@ -18,6 +18,8 @@ import type {
 import { GenerationError } from '../errors.js';
 import { abortReason, delay, throwIfAborted } from '../internal/async.js';
 import { Redactor } from '../internal/redact.js';
+import { durationMs, nonNegativeInteger, positiveInteger } from '../internal/validate.js';
+import { configurationDigest } from './identity.js';
 // One abortable wait for the whole library; it lives with the testing kit, which needs it too.
 import { CHARS_PER_TOKEN, ProgressReporter, totalUsage, type CallUsage, type ModelPricing } from './accounting.js';
 import { buildGenerationPrompt, buildRetryNote, resolvePromptLimits, type PromptLimits } from './prompts.js';
@@ -88,7 +90,7 @@ export type ToolChoiceMode = 'forced' | 'auto';
 export type AnthropicEffort = 'low' | 'medium' | 'high' | 'xhigh' | 'max';
 
 export interface AnthropicCodeGeneratorOptions {
-  /** Model id; part of the generator's `id` (`anthropic:<model>`). @default DEFAULT_ANTHROPIC_MODEL ('claude-sonnet-5-5') */
+  /** Model id; part of the generator's `id` (`anthropic:<model>`, plus a digest of any output-changing setting: maxTokens, systemPrompt, effort, toolChoice, promptLimits). @default DEFAULT_ANTHROPIC_MODEL ('claude-sonnet-5-5') */
   model?: string;
   /** Upper bound on output tokens per request (thinking included); lowered to a plan's remaining token budget, never below 1024. @default 32000 */
   maxTokens?: number;
@@ -188,7 +190,16 @@ export class AnthropicCodeGenerator implements CodeGenerator {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
     this.options = resolveOptions(options);
     this.model = this.options.model;
-    this.id = `anthropic:${this.model}`;
+    // Settings that change what the model writes are in the id (and so in the cache key); the
+    // defaults keep the plain `anthropic:<model>`, so existing cache entries stay valid.
+    const changed = {
+      ...(options.maxTokens !== undefined ? { maxTokens: this.options.maxTokens } : {}),
+      ...(options.systemPrompt !== undefined ? { systemPrompt: options.systemPrompt } : {}),
+      ...(options.effort !== undefined ? { effort: options.effort } : {}),
+      ...(options.toolChoice !== undefined ? { toolChoice: options.toolChoice } : {}),
+      ...(options.promptLimits !== undefined ? { promptLimits: this.options.promptLimits } : {}),
+    };
+    this.id = Object.keys(changed).length === 0 ? `anthropic:${this.model}` : `anthropic:${this.model}:${configurationDigest(changed)}`;
     if (options.client !== undefined) {
       if (options.apiKey !== undefined) throw new TypeError('apiKey cannot be combined with client: configure the client instead');
       if (options.baseURL !== undefined) throw new TypeError('baseURL cannot be combined with client: configure the client instead');
@@ -495,16 +506,6 @@ function resolveOptions(options: AnthropicCodeGeneratorOptions): ResolvedOptions
   if (typeof model !== 'string' || model.trim() === '' || model !== model.trim()) {
     throw new TypeError('model must be a non-empty model id without surrounding spaces');
   }
-  const positiveInteger = (name: string, value: number | undefined, fallback: number): number => {
-    if (value === undefined) return fallback;
-    if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
-    return value;
-  };
-  const nonNegativeInteger = (name: string, value: number | undefined): number | undefined => {
-    if (value === undefined) return undefined;
-    if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be a non-negative integer, got ${String(value)}`);
-    return value;
-  };
   if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey === '')) {
     throw new TypeError('apiKey must be a non-empty string');
   }
@@ -553,11 +554,11 @@ function resolveOptions(options: AnthropicCodeGeneratorOptions): ResolvedOptions
     toolChoice: options.toolChoice ?? (MODELS_REJECTING_FORCED_TOOL_CHOICE.has(model.replace(/-\d{8}$/, '')) ? 'auto' : 'forced'),
     toolChoiceExplicit: options.toolChoice !== undefined,
     effort: options.effort,
-    maxRetries: nonNegativeInteger('maxRetries', options.maxRetries),
-    requestTimeoutMs: options.requestTimeoutMs === undefined ? undefined : positiveInteger('requestTimeoutMs', options.requestTimeoutMs, 0),
-    streamRetries: nonNegativeInteger('streamRetries', options.streamRetries) ?? 2,
-    streamRetryDelayMs: nonNegativeInteger('streamRetryDelayMs', options.streamRetryDelayMs) ?? 1_000,
-    streamIdleTimeoutMs: positiveInteger('streamIdleTimeoutMs', options.streamIdleTimeoutMs, 180_000),
+    maxRetries: options.maxRetries === undefined ? undefined : nonNegativeInteger('maxRetries', options.maxRetries, 0),
+    requestTimeoutMs: options.requestTimeoutMs === undefined ? undefined : durationMs('requestTimeoutMs', options.requestTimeoutMs, 0),
+    streamRetries: nonNegativeInteger('streamRetries', options.streamRetries, 2),
+    streamRetryDelayMs: durationMs('streamRetryDelayMs', options.streamRetryDelayMs, 1_000, 0),
+    streamIdleTimeoutMs: durationMs('streamIdleTimeoutMs', options.streamIdleTimeoutMs, 180_000),
     promptLimits: resolvePromptLimits(options.promptLimits),
   };
 }

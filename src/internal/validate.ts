@@ -10,11 +10,24 @@ export function positiveInteger(name: string, value: unknown, fallback: number):
   return value;
 }
 
-/** A duration in ms that a timer will wait: a positive integer no larger than setTimeout allows. */
-export function durationMs(name: string, value: unknown, fallback: number): number {
+/** An option that must be a non-negative safe integer (counts such as retries); `undefined` takes the default. */
+export function nonNegativeInteger(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
-    throw new TypeError(`${name} must be an integer number of ms between 1 and ${MAX_TIMER_MS}, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(`${name} must be a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * A duration in ms that a timer will wait: an integer no larger than setTimeout allows (a larger
+ * one fires at once). The one validator of every `…Ms` option in the tree.
+ * @param minimumMs 1 for limits (0 would time out at once), 0 for delays and grace periods.
+ */
+export function durationMs(name: string, value: unknown, fallback: number, minimumMs: 0 | 1 = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimumMs || value > MAX_TIMER_MS) {
+    throw new TypeError(`${name} must be an integer number of ms between ${minimumMs} and ${MAX_TIMER_MS}, got ${String(value)}`);
   }
   return value;
 }

@@ -36,6 +36,7 @@ import { PTCTimeoutError, SandboxError, isPTCError } from '../errors.js';
 import { abortReason, raceAbort, throwIfAborted, withTimeout } from '../internal/async.js';
 import { normalizeRelativePath } from '../internal/paths.js';
 import { Redactor } from '../internal/redact.js';
+import { durationMs } from '../internal/validate.js';
 import { tail } from '../internal/text.js';
 import type { Language } from '../plan.js';
 import {
@@ -297,7 +298,7 @@ export class DaytonaSandboxRunner implements SandboxRunner {
     for (const name of ['installCommand', 'onWarning'] as const) {
       if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`DaytonaSandboxRunner: ${name} must be a function`);
     }
-    const requestTimeoutMs = integerOption('requestTimeoutMs', options.requestTimeoutMs, 60_000, 1);
+    const requestTimeoutMs = durationMs('DaytonaSandboxRunner: requestTimeoutMs', options.requestTimeoutMs, 60_000);
     this.settings = {
       snapshot: options.snapshot,
       image: options.image,
@@ -306,13 +307,13 @@ export class DaytonaSandboxRunner implements SandboxRunner {
       autoDeleteIntervalMinutes: integerOption('autoDeleteIntervalMinutes', options.autoDeleteIntervalMinutes, 0, -1),
       labels,
       sandboxParams: { ...options.sandboxParams },
-      createTimeoutMs: integerOption('createTimeoutMs', options.createTimeoutMs, 120_000, 1),
-      deleteTimeoutMs: integerOption('deleteTimeoutMs', options.deleteTimeoutMs, 30_000, 1),
+      createTimeoutMs: durationMs('DaytonaSandboxRunner: createTimeoutMs', options.createTimeoutMs, 120_000),
+      deleteTimeoutMs: durationMs('DaytonaSandboxRunner: deleteTimeoutMs', options.deleteTimeoutMs, 30_000),
       requestTimeoutMs,
-      installTimeoutMs: integerOption('installTimeoutMs', options.installTimeoutMs, 300_000, 1),
-      commandGraceMs: integerOption('commandGraceMs', options.commandGraceMs, 10_000, 0),
+      installTimeoutMs: durationMs('DaytonaSandboxRunner: installTimeoutMs', options.installTimeoutMs, 300_000),
+      commandGraceMs: durationMs('DaytonaSandboxRunner: commandGraceMs', options.commandGraceMs, 10_000, 0),
       retries: integerOption('retries', options.retries, 2, 0),
-      retryDelayMs: integerOption('retryDelayMs', options.retryDelayMs, 250, 0),
+      retryDelayMs: durationMs('DaytonaSandboxRunner: retryDelayMs', options.retryDelayMs, 250, 0),
       workspaceDir,
       outputDir: '.ptc-agent-output',
       maxOutputBytes: integerOption('maxOutputBytes', options.maxOutputBytes, 1_048_576, 64),

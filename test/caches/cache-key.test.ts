@@ -37,14 +37,26 @@ describe('cacheKey', () => {
     expect(keyOf(reordered)).toBe(keyOf(base));
   });
 
-  test('ignores runs of whitespace and surrounding blanks in text fields', () => {
+  test('ignores runs of whitespace in prose, and surrounding blanks and line endings of context', () => {
     const spaced: PlanInput = {
       ...base,
       taskDescription: '  Write a   calculator\nwith add\tand subtract  ',
       requirements: ['add  two numbers ', '\nsubtract two numbers', 'raise   on non-numbers'],
-      context: 'Used  by the\nbilling service ',
+      context: '\r\n' + base.context!.replaceAll('\n', '\r\n') + '  \n',
     };
     expect(keyOf(spaced)).toBe(keyOf(base));
+  });
+
+  test('indentation in context is code and changes the key; so does a different architecture value', () => {
+    const code = 'def f():\n    return 1\n    # one block';
+    const other = 'def f():\n    return 1\n# not in the block';
+    expect(keyOf({ ...base, context: code })).not.toBe(keyOf({ ...base, context: other }));
+    expect(keyOf({ ...base, architecture: { snippet: 'if x:\n    y()' } })).not.toBe(keyOf({ ...base, architecture: { snippet: 'if x:\n  y()' } }));
+  });
+
+  test('a Date (or any non-JSON value) in architecture is refused, not serialised to {}', () => {
+    expect(() => keyOf({ ...base, architecture: { when: new Date(0) } })).toThrow(/only JSON values/);
+    expect(() => keyOf({ ...base, architecture: { when: new Map() } })).toThrow(/only JSON values/);
   });
 
   test('ignores duplicate requirements', () => {
