@@ -1,10 +1,12 @@
 /**
- * bench:overhead — what the agent costs on top of the adapters it calls.
+ * bench:overhead — what the agent costs per run on top of the adapters it calls.
  *
- * Zero-latency fakes; one-iteration runs (green first time). The agent's time per run is compared
- * with a minimal hand-written loop that makes the same adapter calls (generate, open, remove the
- * old report, write, run, read the report, parse it, close) and nothing else: no plan validation,
- * no cache key, no path checks, no events, no bundle. Goal: <= 30 µs per run and <= 1.2x.
+ * Zero-latency fakes; one-iteration runs (green first time). Two agents as users have them: the
+ * defaults (cache strategy `smart`, the default in-memory cache; every plan is new, so each run
+ * is a lookup that misses, a run and a store) and `cache: false`. The figure is the median of the
+ * rounds (goal: <= 60 µs per run with the defaults, about 0.01% of one real test run). A minimal
+ * hand-written loop making the same adapter calls (generate, open, sync, run, read the report,
+ * parse it, close) and nothing else is printed beside it for scale, without a goal.
  */
 import { performance } from 'node:perf_hooks';
 import { PTCAgent, PYTHON_PYTEST, parseJUnit, parsePlan } from '../src/index.js';
@@ -15,19 +17,23 @@ const FILES = [
   { path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' },
   { path: 'tests/test_calc.py', content: 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n', kind: 'test' as const },
 ];
-const PLAN = { taskDescription: 'Write add(a, b) with pytest tests', requirements: ['adds'], cacheStrategy: 'never' as const };
+const PLAN = { taskDescription: 'Write add(a, b) with pytest tests', requirements: ['adds'] };
 const RUNS = Number(process.env.BENCH_RUNS ?? 20_000);
 const ROUNDS = 5;
 
 const generator = new ScriptedCodeGenerator({ files: FILES });
 const runner = new FakeSandboxRunner({ results: { passed: ['test_add'] }, retainSessions: false });
-const agent = new PTCAgent({ generator, runner });
+const withDefaults = new PTCAgent({ generator, runner });
+const withoutCache = new PTCAgent({ generator, runner, cache: false });
+let planNumber = 0;
 
-async function agentLoop(runs: number): Promise<number> {
+async function agentLoop(agent: PTCAgent, runs: number): Promise<number> {
   const started = performance.now();
   for (let index = 0; index < runs; index += 1) {
-    const bundle = await agent.execute(PLAN);
-    if (bundle.status !== 'success') throw new Error(`unexpected status ${bundle.status}`);
+    // A new plan each time: a cache hit would measure the cache, not a run.
+    planNumber += 1;
+    const bundle = await agent.execute({ ...PLAN, executionId: `run-${planNumber}`, requirements: ['adds', `case ${planNumber}`] });
+    if (bundle.status !== 'success' || bundle.fromCache) throw new Error(`unexpected status ${bundle.status}`);
   }
   return ((performance.now() - started) * 1000) / runs;
 }
@@ -54,23 +60,26 @@ async function handLoop(runs: number): Promise<number> {
   return ((performance.now() - started) * 1000) / runs;
 }
 
-// Warm up both paths (JIT, zod's lazy schema setup), then alternate rounds and keep the best of
-// each, which is the least disturbed by other load on a shared machine.
-await agentLoop(2_000);
+// Warm up every path (JIT, zod's lazy schema setup), then alternate rounds and report the median
+// of each, which a single lucky or unlucky round does not move.
+await agentLoop(withDefaults, 2_000);
+await agentLoop(withoutCache, 2_000);
 await handLoop(2_000);
-const agentTimes: number[] = [];
+const defaultTimes: number[] = [];
+const uncachedTimes: number[] = [];
 const handTimes: number[] = [];
 for (let round = 0; round < ROUNDS; round += 1) {
-  agentTimes.push(await agentLoop(RUNS));
+  defaultTimes.push(await agentLoop(withDefaults, RUNS));
+  uncachedTimes.push(await agentLoop(withoutCache, RUNS));
   handTimes.push(await handLoop(RUNS));
 }
-const agentUs = Math.min(...agentTimes);
-const handUs = Math.min(...handTimes);
-const ratio = agentUs / handUs;
-console.log(`runs per round: ${RUNS}, rounds: ${ROUNDS} (best round shown)`);
-console.log(`agent.execute: ${agentUs.toFixed(1)} µs/run   (goal <= 30 µs: ${agentUs <= 30 ? 'met' : 'NOT met'})`);
-console.log(`hand loop:     ${handUs.toFixed(1)} µs/run`);
-console.log(`ratio:         ${ratio.toFixed(2)}x   (goal <= 1.2x: ${ratio <= 1.2 ? 'met' : 'NOT met'})`);
-console.log(`overhead:      ${(agentUs - handUs).toFixed(1)} µs/run`);
-reportResult({ name: 'overhead: agent µs per run', value: agentUs, unit: 'µs', goal: '<= 30' });
-reportResult({ name: 'overhead: agent / hand loop', value: ratio, unit: 'x', goal: '<= 1.2' });
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const defaultsUs = median(defaultTimes);
+const uncachedUs = median(uncachedTimes);
+const handUs = median(handTimes);
+console.log(`runs per round: ${RUNS}, rounds: ${ROUNDS} (median round shown)`);
+console.log(`agent, defaults (smart, in-memory cache): ${defaultsUs.toFixed(1)} µs/run   (goal <= 60 µs: ${defaultsUs <= 60 ? 'met' : 'NOT met'})`);
+console.log(`agent, cache: false:                      ${uncachedUs.toFixed(1)} µs/run`);
+console.log(`hand loop (same adapter calls):           ${handUs.toFixed(1)} µs/run   (for scale; no goal)`);
+reportResult({ name: 'overhead: agent µs per run (defaults, median)', value: defaultsUs, unit: 'µs', goal: '<= 60' });
+reportResult({ name: 'overhead: agent µs per run (cache off, median)', value: uncachedUs, unit: 'µs' });

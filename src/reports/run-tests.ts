@@ -233,3 +233,10 @@ export function caseBelongsTo(testCase: TestCase, path: string): boolean {
   const owner = (name: string | undefined) => name !== undefined && (name === module || name.startsWith(`${module}.`) || name.startsWith(`${module}::`));
   return owner(testCase.suite) || owner(testCase.name);
 }
+
+/** The failing and errored cases of a report, errored first: what the next iteration must fix. */
+export function failingCases(report: TestReport) {
+  return report.cases
+    .filter((testCase) => testCase.status === 'failed' || testCase.status === 'errored')
+    .sort((a, b) => (a.status === b.status ? 0 : a.status === 'errored' ? -1 : 1));
+}

@@ -1,4 +1,5 @@
 import type { ErrorInfo } from '../bundle.js';
+import type { Cache } from '../contracts/cache.js';
 import type { SandboxFile } from '../contracts/sandbox-runner.js';
 import { type ErrorCode, PTCError } from '../errors.js';
 import type { PTCEventMap, PTCEventName } from '../events.js';
@@ -14,6 +15,22 @@ export interface EventSink {
   /** Whether anyone listens: payloads are not even built for nobody. */
   observed(name: PTCEventName): boolean;
   emit<Name extends PTCEventName>(name: Name, payload: PTCEventMap[Name]): void;
+}
+
+/** The agent's concurrency limit, as a run sees it. */
+export interface RunQueue {
+  /** Whether `acquire` would wait now, and how many already do. */
+  readonly full: boolean;
+  readonly waiting: number;
+  acquire(signal: AbortSignal): Promise<() => void>;
+}
+
+export interface RunInput {
+  readonly cache: Cache | undefined;
+  readonly queue: RunQueue;
+  readonly callerSignal: AbortSignal | undefined;
+  /** When the run's clock already started (a twin that waited for a leader first). */
+  readonly deadline: number | undefined;
 }
 
 /** Longest message kept in a warning, an error or a problem told to the model. */

@@ -1,33 +1,18 @@
 import { performance } from 'node:perf_hooks';
 import type { ArtifactBundle, ErrorInfo, GeneratedFile, IterationRecord, TestReport } from '../bundle.js';
-import type { Cache } from '../contracts/cache.js';
 import type { GenerationRequest, GenerationResult } from '../contracts/code-generator.js';
 import { GenerationError, PathSafetyError, PTCTimeoutError, SandboxError } from '../errors.js';
 import { checkGeneratedFiles, toBundleFile } from '../internal/files.js';
 import { trimMiddle } from '../internal/text.js';
+import { failingCases } from '../reports/run-tests.js';
 import { judge } from '../reports/verdict.js';
 import { totalTokens, readUsage } from '../usage.js';
+import { budgetStop } from './budget.js';
 import { readCache, writeCache } from './cache.js';
-import type { RunContext } from './context.js';
+import type { RunContext, RunInput } from './context.js';
 import { describeWeakening, weakenedTests } from './integrity.js';
 import { type Outcome, RunRecord, asHit } from './result.js';
 import { RunScope } from './scope.js';
-
-/** The agent's concurrency limit, as a run sees it. */
-export interface RunQueue {
-  /** Whether `acquire` would wait now, and how many already do. */
-  readonly full: boolean;
-  readonly waiting: number;
-  acquire(signal: AbortSignal): Promise<() => void>;
-}
-
-export interface RunInput {
-  readonly cache: Cache | undefined;
-  readonly queue: RunQueue;
-  readonly callerSignal: AbortSignal | undefined;
-  /** When the run's clock already started (a twin that waited for a leader first). */
-  readonly deadline: number | undefined;
-}
 
 const MAX_NOTES_CHARS = 20_000;
 const MAX_PROGRESS_MESSAGE_CHARS = 2_000;
@@ -296,28 +281,4 @@ async function test(
     durationMs: entry.testMs,
   });
   return { report };
-}
-
-/** Stops the run once a budget is used up, or can no longer be checked (a cost limit with an unknown cost). */
-function budgetStop(context: RunContext, record: RunRecord): Outcome | undefined {
-  const { maxTokens, maxCostUsd } = context.plan.budget;
-  const tokens = totalTokens(record.usage);
-  if (maxTokens !== undefined && tokens >= maxTokens) {
-    return { stopReason: 'token_budget', error: { code: 'BUDGET_EXHAUSTED', message: `the token budget of ${maxTokens} was used up (${tokens} tokens)` } };
-  }
-  if (maxCostUsd !== undefined && record.usage.costUsd === null) {
-    const message = `the cost budget of ${maxCostUsd} USD cannot be enforced: the generator does not know its cost; the run stopped rather than spend blind (set budget.maxTokens instead)`;
-    context.warn('COST_UNKNOWN', message);
-    return { stopReason: 'cost_budget', error: { code: 'BUDGET_EXHAUSTED', message } };
-  }
-  if (maxCostUsd !== undefined && record.usage.costUsd !== null && record.usage.costUsd >= maxCostUsd) {
-    return { stopReason: 'cost_budget', error: { code: 'BUDGET_EXHAUSTED', message: `the cost budget of ${maxCostUsd} USD was used up (${record.usage.costUsd} USD)` } };
-  }
-  return undefined;
-}
-
-function failingCases(report: TestReport) {
-  return report.cases
-    .filter((testCase) => testCase.status === 'failed' || testCase.status === 'errored')
-    .sort((a, b) => (a.status === b.status ? 0 : a.status === 'errored' ? -1 : 1));
 }
