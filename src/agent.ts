@@ -1,11 +1,13 @@
 import { EventEmitter } from 'eventemitter3';
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ArtifactBundle } from './bundle.js';
 import { cacheKey as computeCacheKey } from './cache-key.js';
 import type { PTCEmitterEvents, PTCEventMap, PTCEventName, PTCStreamItem } from './events.js';
-import { PTCAbortError, PTCTimeoutError } from './errors.js';
+import { PTCAbortError, PTCError, PTCTimeoutError } from './errors.js';
 import { Semaphore, raceAbort } from './internal/async.js';
 import { Redactor } from './internal/redact.js';
+import { durationMs } from './internal/validate.js';
 import { type PTCAgentOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type Language, type Plan, type PlanInput, parsePlan } from './plan.js';
 import type { TestPreset } from './reports/presets.js';
@@ -25,12 +27,23 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
 }
 
+export interface CloseOptions {
+  /**
+   * How long in-flight and queued runs may go on before they are cancelled; 0 cancels them at
+   * once. Either way `close()` resolves once every run has resolved and closed its sandbox.
+   * @default 0
+   */
+  drainTimeoutMs?: number;
+}
+
 export interface AgentStats {
   /** Runs started (cache hits included). */
   total: number;
   succeeded: number;
-  /** Runs that ended in any status but `success`. */
+  /** Runs that ended in any status but `success` and `cancelled`. */
   failed: number;
+  /** Runs cancelled by their caller, a closed stream or `close()`. */
+  cancelled: number;
   /** Bundles served from the cache or from an identical run in flight. */
   cacheHits: number;
   inFlight: number;
@@ -65,11 +78,17 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
   private readonly inFlightByKey = new Map<string, Promise<ArtifactBundle>>();
   private readonly durations: number[] = [];
   private durationCursor = 0;
-  private counters = { total: 0, succeeded: 0, failed: 0, cacheHits: 0, tokens: 0, costUsd: 0 };
+  private counters = { total: 0, succeeded: 0, failed: 0, cancelled: 0, cacheHits: 0, tokens: 0, costUsd: 0 };
+  /** Aborted by `close()`: every run listens to it (through its own signal). */
+  private readonly lifetime = new AbortController();
+  private readonly running = new Set<Promise<unknown>>();
+  private closing: Promise<void> | undefined;
 
   constructor(options: PTCAgentOptions) {
     super();
     this.options = resolveOptions(options);
+    // Every run listens to the agent's lifetime while it runs; hundreds at once are normal.
+    setMaxListeners(0, this.lifetime.signal);
     const semaphore = new Semaphore(this.options.maxConcurrent);
     this.semaphore = semaphore;
     this.queue = {
@@ -85,10 +104,53 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
     this.redactor = new Redactor(options.secrets ?? [], { ...process.env, ...this.options.sandboxEnv });
   }
 
-  /** Runs a plan to a bundle. Rejects only for an invalid plan (`PlanValidationError`). */
+  /**
+   * Runs a plan to a bundle. Rejects only for misuse: an invalid plan (`PlanValidationError`), or
+   * an agent already closed (`PTCError` with code `AGENT_CLOSED`).
+   */
   async execute(planInput: PlanInput | Plan, options: ExecuteOptions = {}): Promise<ArtifactBundle> {
     const plan = parsePlan(planInput);
-    return this.executePlan(plan, options.signal, undefined);
+    this.assertOpen();
+    return this.track(this.executePlan(plan, this.withLifetime(options.signal), undefined));
+  }
+
+  /**
+   * Stops accepting runs, lets in-flight and queued ones go on for up to `drainTimeoutMs`, then
+   * cancels the rest (they resolve `cancelled` and close their sandboxes). Resolves once every run
+   * has resolved. Idempotent; also `await using agent = new PTCAgent(…)`.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    const drainMs = durationMs('drainTimeoutMs', options.drainTimeoutMs, 0, 0);
+    this.closing ??= (async () => {
+      if (drainMs > 0 && this.running.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.allSettled([...this.running]), new Promise((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+        clearTimeout(timer);
+      }
+      this.lifetime.abort(new PTCAbortError('the agent was closed'));
+      await Promise.allSettled([...this.running]);
+    })();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new PTCError('AGENT_CLOSED', 'the agent is closed: create a new PTCAgent to run more plans');
+  }
+
+  /** The caller's signal, joined with the agent's lifetime (cheaply when there is none). */
+  private withLifetime(signal: AbortSignal | undefined): AbortSignal {
+    return signal === undefined ? this.lifetime.signal : AbortSignal.any([signal, this.lifetime.signal]);
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.running.add(work);
+    const untrack = () => this.running.delete(work);
+    work.then(untrack, untrack);
+    return work;
   }
 
   /**
@@ -99,6 +161,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
    */
   async *stream(planInput: PlanInput | Plan, options: ExecuteOptions = {}): AsyncGenerator<PTCStreamItem, void, undefined> {
     const plan = parsePlan(planInput);
+    this.assertOpen();
     const items: PTCStreamItem[] = [];
     let wake: (() => void) | undefined;
     let finished = false;
@@ -112,7 +175,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
     const onCallerAbort = () => controller.abort(callerSignal?.reason);
     if (callerSignal?.aborted) onCallerAbort();
     else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
-    const run = this.executePlan(plan, controller.signal, observer).then(
+    const run = this.track(this.executePlan(plan, this.withLifetime(controller.signal), observer)).then(
       (bundle) => observer({ type: 'bundle', bundle }),
       (error: unknown) => {
         failure = error;
@@ -243,6 +306,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
     else this.durations[this.durationCursor] = bundle.timings.totalMs;
     this.durationCursor = (this.durationCursor + 1) % DURATION_WINDOW;
     if (bundle.status === 'success') this.counters.succeeded += 1;
+    else if (bundle.status === 'cancelled') this.counters.cancelled += 1;
     else this.counters.failed += 1;
     if (bundle.fromCache) {
       // A hit spent no tokens of its own; the run that produced it has already been counted.

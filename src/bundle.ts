@@ -184,7 +184,8 @@ export const ArtifactBundleSchema = z.object({
   cacheKey: z.string().optional(),
   generator: z.string(),
   language: LanguageSchema,
-  sandbox: z.object({ runner: z.string(), id: z.string() }).optional(),
+  /** The sandbox the tests ran in, and the isolation it actually gave (when the runner says). */
+  sandbox: z.object({ runner: z.string(), id: z.string(), isolation: z.string().max(100).optional() }).optional(),
   warnings: z.array(z.string()),
   error: ErrorInfoSchema.optional(),
 });

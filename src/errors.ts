@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'BUDGET_EXHAUSTED',
   'TIMEOUT',
   'ABORTED',
+  'AGENT_CLOSED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -29,6 +30,13 @@ export interface PTCErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * Marks our errors across copies of the package: an app that loads both the ESM and the CJS build
+ * (or two versions) gets two `PTCError` classes, and `instanceof` one of them fails for the
+ * other's errors. The brand is a registered symbol, the same in every copy.
+ */
+const BRAND = Symbol.for('ptc-agent.error');
+
 export class PTCError extends Error {
   readonly code: ErrorCode;
 
@@ -36,6 +44,20 @@ export class PTCError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * `instanceof PTCError` (or a subclass) holds for errors of any copy of the package: by brand and
+   * class name, not by identity of the class object.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (!isPTCError(value)) return false;
+    for (let prototype = Object.getPrototypeOf(value); prototype !== null; prototype = Object.getPrototypeOf(prototype)) {
+      if ((prototype as { constructor?: { name?: string } }).constructor?.name === this.name) return true;
+    }
+    return false;
   }
 
   /** A JSON-safe view of the error, the shape a bundle stores. */
@@ -121,6 +143,7 @@ export class PTCAbortError extends PTCError {
   }
 }
 
+/** Whether `value` is an error of ptc-agent, from whichever copy of the package (ESM, CJS, another version). */
 export function isPTCError(value: unknown): value is PTCError {
-  return value instanceof PTCError;
+  return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
 }

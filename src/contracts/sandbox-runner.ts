@@ -10,6 +10,12 @@ export interface SandboxOpenSpec {
   readonly signal: AbortSignal;
   /** Called once the dependencies are in place (installed, or reused from an earlier session). */
   readonly onDependenciesInstalled?: (info: DependenciesInstalledInfo) => void;
+  /**
+   * Tells the run about a weaker environment than asked for (no jail, no resource limits), so it
+   * reaches the run's `warning` events and its bundle, not only the process. Codes are stable
+   * (`ISOLATION_NONE`, `LIMITS_NONE`, …), messages are for people.
+   */
+  readonly onWarning?: (code: string, message: string) => void;
 }
 
 export interface DependenciesInstalledInfo {
@@ -54,6 +60,11 @@ export interface CommandResult {
  */
 export interface SandboxSession {
   readonly id: string;
+  /**
+   * The isolation the session's commands actually get, recorded in the bundle: e.g. `bwrap`,
+   * `none` (resource limits only), `daytona` (a remote sandbox), `fake`.
+   */
+  readonly isolation?: string;
   /**
    * Makes the workspace hold exactly `files` (directories created as needed) and nothing else.
    * Every path is checked before anything changes; an unsafe path rejects with `PathSafetyError`.

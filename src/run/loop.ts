@@ -93,9 +93,10 @@ async function openSandbox(context: RunContext, record: RunRecord, signal: Abort
     env: options.sandboxEnv,
     signal,
     onDependenciesInstalled: (info) => context.emit('dependencies:installed', info),
+    onWarning: (code, message) => context.warn(String(code).slice(0, 100), String(message)),
   });
   record.sandboxOpenMs = performance.now() - started;
-  record.sandbox = { runner: options.runner.id, id: session.id };
+  record.sandbox = { runner: options.runner.id, id: session.id, ...(typeof session.isolation === 'string' ? { isolation: session.isolation.slice(0, 100) } : {}) };
   context.emit('sandbox:ready', { sandboxId: session.id, runner: options.runner.id, durationMs: record.sandboxOpenMs, dependencies: dependencies.length });
   return session;
 }

@@ -80,7 +80,7 @@ export class RunRecord {
   sandboxOpenMs = 0;
   generationMs = 0;
   testMs = 0;
-  sandbox: { runner: string; id: string } | undefined;
+  sandbox: { runner: string; id: string; isolation?: string } | undefined;
 
   begin(iteration: number): IterationRecord {
     const record: IterationRecord = { iteration, files: [], usage: emptyUsage(), generationMs: 0, testMs: 0 };

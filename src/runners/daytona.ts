@@ -614,6 +614,8 @@ type ExecuteOutcome = { kind: 'completed'; exitCode: number; result: string } | 
 
 class DaytonaSandboxSession implements SandboxSession {
   readonly id: string;
+  /** A Daytona sandbox of its own (a remote VM/container), deleted at close. */
+  readonly isolation = 'daytona';
   private sequence = 0;
   /**
    * The last `sync`, until a command applies it: the files were uploaded to a staging directory

@@ -220,6 +220,11 @@ export class LocalSandboxRunner implements SandboxRunner {
     try {
       const host = await this.host();
       throwIfAborted(spec.signal);
+      // Said to every run, not once per process: each bundle must tell how its tests were confined.
+      if (!host.bwrap && this.options.isolation === 'auto') {
+        spec.onWarning?.('ISOLATION_NONE', 'bubblewrap (bwrap) is not usable on this machine: the tests ran WITHOUT a filesystem/network jail, only with resource limits and an explicit environment');
+      }
+      if (!host.prlimit) spec.onWarning?.('LIMITS_NONE', `${this.options.prlimitPath} was not found: CPU, memory, process and file-size limits were NOT applied; only the wall-clock timeout was`);
       await mkdir(this.options.workspaceRoot, { recursive: true });
       workspaceDirectory = await realpath(await mkdtemp(join(this.options.workspaceRoot, 'ptc-workspace-')));
       const scratch = join(workspaceDirectory, '.ptc', 'tmp');
@@ -426,13 +431,16 @@ interface SessionSetup {
 
 class LocalSandboxSession implements SandboxSession {
   readonly id = `local-${randomBytes(8).toString('hex')}`;
+  readonly isolation: 'bwrap' | 'none';
   private closed = false;
   private closing: Promise<void> | undefined;
   // Aborted by close(): running commands are killed before the workspace goes.
   private readonly lifetime = new AbortController();
   private readonly running = new Set<Promise<unknown>>();
 
-  constructor(private readonly setup: SessionSetup) {}
+  constructor(private readonly setup: SessionSetup) {
+    this.isolation = setup.jailed ? 'bwrap' : 'none';
+  }
 
   async sync(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
     this.assertOpen();

@@ -119,6 +119,7 @@ export class FakeSandboxRunner implements SandboxRunner {
 }
 
 export class FakeSandboxSession implements SandboxSession {
+  readonly isolation = 'fake';
   readonly files = new Map<string, string>();
   readonly commands: (readonly string[])[] = [];
   /** The options of every `run`, in order (timeouts included). */

@@ -1,0 +1,100 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { GenerationError, isPTCError, PlanValidationError, PTCAgent, PTCError, type SandboxRunner } from '../../src/index.js';
+import { FakeSandboxRunner, ScriptedCodeGenerator } from '../../src/testing/index.js';
+import { expectNoOpenSession, FIXED, PLAN } from '../helpers.js';
+
+describe('agent.close(): graceful shutdown', () => {
+  test('cancels in-flight and queued runs, closes every sandbox, resolves once they resolved', async () => {
+    const generator = new ScriptedCodeGenerator({ files: FIXED, delayMs: 60_000 });
+    const runner = new FakeSandboxRunner();
+    const agent = new PTCAgent({ generator, runner, maxConcurrent: 1, cache: false });
+    const runs = [agent.execute({ ...PLAN, executionId: 'a' }), agent.execute({ ...PLAN, executionId: 'b' })];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(agent.stats().inFlight).toBe(1);
+    await agent.close();
+    const bundles = await Promise.all(runs);
+    expect(bundles.map((bundle) => bundle.status)).toEqual(['cancelled', 'cancelled']);
+    expect(bundles[0]?.error?.message).toMatch(/agent was closed/);
+    expect(agent.stats()).toMatchObject({ inFlight: 0, queued: 0, cancelled: 2, failed: 0 });
+    expectNoOpenSession(runner);
+  });
+
+  test('drainTimeoutMs lets a run that finishes in time finish', async () => {
+    const generator = new ScriptedCodeGenerator({ files: FIXED, delayMs: 100 });
+    const runner = new FakeSandboxRunner();
+    const agent = new PTCAgent({ generator, runner, cache: false });
+    const run = agent.execute(PLAN);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await agent.close({ drainTimeoutMs: 30_000 });
+    expect((await run).status).toBe('success');
+    expectNoOpenSession(runner);
+  });
+
+  test('after close, execute and stream reject with AGENT_CLOSED; close is idempotent; await using works', async () => {
+    const agent = new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner: new FakeSandboxRunner(), cache: false });
+    await agent[Symbol.asyncDispose]();
+    await agent.close();
+    await expect(agent.execute(PLAN)).rejects.toSatisfy((error: unknown) => isPTCError(error) && error.code === 'AGENT_CLOSED');
+    await expect(agent.stream(PLAN).next()).rejects.toSatisfy((error: unknown) => isPTCError(error) && error.code === 'AGENT_CLOSED');
+    expect(() => agent.close({ drainTimeoutMs: -1 })).toThrow(/drainTimeoutMs/);
+  });
+
+  test('stats count cancelled runs apart from failed ones', async () => {
+    const agent = new PTCAgent({
+      generator: new ScriptedCodeGenerator([{ error: new GenerationError('bad key', { retryable: false }) }]),
+      runner: new FakeSandboxRunner(),
+      cache: false,
+    });
+    const controller = new AbortController();
+    controller.abort();
+    await agent.execute(PLAN, { signal: controller.signal });
+    await agent.execute(PLAN);
+    expect(agent.stats()).toMatchObject({ total: 2, cancelled: 1, failed: 1, succeeded: 0 });
+  });
+});
+
+describe('honest observability', () => {
+  test('the bundle says which isolation the tests got', async () => {
+    const bundle = await new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner: new FakeSandboxRunner(), cache: false }).execute(PLAN);
+    expect(bundle.sandbox).toMatchObject({ runner: 'fake', isolation: 'fake' });
+  });
+
+  test("a runner's environment warnings reach the run's warning events and its bundle", async () => {
+    const inner = new FakeSandboxRunner();
+    const runner: SandboxRunner = {
+      id: 'weak',
+      open: (spec) => {
+        spec.onWarning?.('ISOLATION_NONE', 'no jail here');
+        return inner.open(spec);
+      },
+    };
+    const agent = new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner, cache: false });
+    const codes: string[] = [];
+    agent.on('warning', (event) => codes.push(event.code));
+    const bundle = await agent.execute(PLAN);
+    expect(codes).toEqual(['ISOLATION_NONE']);
+    expect(bundle.warnings).toEqual(['no jail here']);
+  });
+
+  test('errors are recognised across copies of the package (a brand, not the class object)', () => {
+    const dist = resolve(__dirname, '../../dist/index.cjs');
+    if (!existsSync(dist)) {
+      // CI builds before it tests; a developer's tree may not have dist/ yet.
+      if (process.env.CI) throw new Error('dist/index.cjs is missing: CI must build before testing');
+      console.warn('SKIPPED: dist/ is not built (npm run build)');
+      return;
+    }
+    const other = createRequire(import.meta.url)(dist) as typeof import('../../src/index.js');
+    expect(other.PTCError).not.toBe(PTCError);
+    const foreign = new other.PlanValidationError([{ path: 'x', message: 'y' }]);
+    expect(isPTCError(foreign)).toBe(true);
+    expect(foreign instanceof PTCError).toBe(true);
+    expect(foreign instanceof PlanValidationError).toBe(true);
+    expect(foreign instanceof GenerationError).toBe(false);
+    expect(new Error('plain') instanceof PTCError).toBe(false);
+    expect(isPTCError({ code: 'PLAN_INVALID', message: 'looks alike' })).toBe(false);
+  });
+});
