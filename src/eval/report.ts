@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { z } from 'zod';
 import { BUNDLE_STATUSES, STOP_REASONS } from '../index.js';
 
@@ -168,6 +169,7 @@ export async function readReport(path: string): Promise<EvalReport | undefined> 
 /** Writes the JSON report and its Markdown twin (`<path without .json>.md`), each atomically. */
 export async function writeReport(path: string, report: EvalReport): Promise<{ json: string; markdown: string }> {
   const markdownPath = `${path.replace(/\.json$/i, '')}.md`;
+  await mkdir(dirname(path), { recursive: true });
   await writeAtomically(path, `${JSON.stringify(report, null, 2)}\n`);
   await writeAtomically(markdownPath, renderMarkdown(report));
   return { json: path, markdown: markdownPath };

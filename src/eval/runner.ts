@@ -175,12 +175,21 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       ...(last ? { last } : {}),
     });
   };
-  // Reports are handed out one at a time, in order, so a writer never races itself.
+  // Reports are handed out one at a time, in order, so a writer never races itself. A writer
+  // that fails stops the eval (no problem is run whose row could not be kept) and the error is
+  // thrown at the end.
   let persisted: Promise<void> = Promise.resolve();
-  const persist = () => {
+  let persistError: { error: unknown } | undefined;
+  const persist = (snapshot: EvalReport) => {
     if (!options.onReport) return;
-    const snapshot = report();
-    persisted = persisted.then(() => options.onReport!(snapshot));
+    persisted = persisted.then(async () => {
+      if (persistError) return;
+      try {
+        await options.onReport!(snapshot);
+      } catch (error) {
+        persistError = { error };
+      }
+    });
   };
 
   const budgetLeft = (): { tokens?: number; usd?: number } | 'spent' => {
@@ -198,6 +207,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
         stoppedBecause ??= 'cancelled';
         return;
       }
+      if (persistError) return;
       const left = budgetLeft();
       if (left === 'spent') {
         stoppedBecause ??= maxTokens !== undefined && spentTokens >= maxTokens ? `the suite token budget (${maxTokens}) was spent` : `the suite cost budget ($${maxCostUsd}) was spent`;
@@ -234,7 +244,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       spentTokens += row.totalTokens;
       spentUsd = spentUsd === null || row.costUsd === null ? null : spentUsd + row.costUsd;
       progress(row);
-      persist();
+      persist(report());
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(todo.length, 1)) }, worker));
@@ -242,10 +252,9 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   const order = new Map(options.suite.problems.map((problem, index) => [problem.id, index]));
   rows.sort((a, b) => (order.get(a.id) ?? Infinity) - (order.get(b.id) ?? Infinity));
   const final = report();
-  if (options.onReport) {
-    persisted = persisted.then(() => options.onReport!(final));
-  }
+  persist(final);
   await persisted;
+  if (persistError) throw persistError.error;
   return final;
 }
 
