@@ -1,4 +1,4 @@
-import { runTests, type ArtifactBundle, type Plan, type SandboxFile, type SandboxRunner, type TestCase, type TestPreset, type TestReport } from '../index.js';
+import { runTests, type ArtifactBundle, type Plan, type SandboxFile, type SandboxRunner, type TestPreset, type TestReport } from '../index.js';
 
 export interface HeldOutRunOptions {
   runner: SandboxRunner;
@@ -17,7 +17,7 @@ export interface HeldOutRunOptions {
 export interface HeldOutResult {
   /** At least one held-out case passed and none failed, errored or was skipped. */
   passed: boolean;
-  /** Cases of the held-out file, by status. */
+  /** Cases of the held-out run, by status. */
   cases: { passed: number; failed: number; errored: number; skipped: number };
   /** Why it is red, in one short text (the first failing case's message, or the run's problem). */
   reason?: string;
@@ -56,26 +56,10 @@ export async function runHeldOutTest(options: HeldOutRunOptions): Promise<HeldOu
   }
 }
 
-function belongsTo(testCase: TestCase, path: string): boolean {
-  const file = testCase.file?.replace(/^\.\//, '');
-  if (file !== undefined) return file === path || file.endsWith(`/${path}`);
-  const module = path.replace(/\.[^./]+$/, '').replaceAll('/', '.');
-  const owner = (name: string | undefined) => name !== undefined && (name === module || name.startsWith(`${module}.`) || name.startsWith(`${module}::`) || name === path || name.endsWith(`/${path}`));
-  return owner(testCase.suite) || owner(testCase.name);
-}
-
 function judge(report: TestReport, path: string): HeldOutResult {
-  // Only the held-out file was asked for; cases from elsewhere (a run-level error, a conftest
-  // the model wrote) still count against it, never for it.
-  const mine = report.cases.filter((testCase) => belongsTo(testCase, path));
-  const others = report.cases.filter((testCase) => !mine.includes(testCase));
-  const count = (status: TestCase['status'], cases: readonly TestCase[]) => cases.filter((testCase) => testCase.status === status).length;
-  const cases = {
-    passed: count('passed', mine),
-    failed: count('failed', mine) + count('failed', others),
-    errored: count('errored', mine) + count('errored', others),
-    skipped: count('skipped', mine),
-  };
+  // The command ran the held-out file only, so every case in the report is charged to it: a case
+  // from elsewhere (a run-level error, a conftest the model wrote) can only make it red.
+  const cases = { passed: report.passed, failed: report.failed, errored: report.errored, skipped: report.skipped };
   const passed = report.success && cases.passed > 0 && cases.failed === 0 && cases.errored === 0 && cases.skipped === 0;
   const result: HeldOutResult = { passed, cases, report };
   if (!passed) {
