@@ -179,7 +179,7 @@ async function dispatch(argv: readonly string[], io: CommandIO): Promise<number>
   const maxCostUsd = amount('max-cost', values['max-cost']);
   const reportPath = values.report ?? 'eval-report.json';
 
-  const existing = await readReport(reportPath);
+  const existing = values.overwrite ? undefined : await readReport(reportPath);
   if (existing && !values.resume && !values.overwrite) {
     throw new UsageError(`${reportPath} exists: pass --resume to continue it (its problems are skipped) or --overwrite to replace it`);
   }

@@ -183,7 +183,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   const persist = (snapshot: EvalReport) => {
     if (!options.onReport) return;
     persisted = persisted.then(async () => {
-      if (persistError) return;
+      if (persistError || fatal) return;
       try {
         await options.onReport!(snapshot);
       } catch (error) {
@@ -200,6 +200,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     return { ...(tokens !== undefined ? { tokens } : {}), ...(usd !== undefined ? { usd } : {}) };
   };
 
+  let fatal: { error: unknown } | undefined;
   let next = 0;
   const worker = async () => {
     while (next < todo.length) {
@@ -207,7 +208,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
         stoppedBecause ??= 'cancelled';
         return;
       }
-      if (persistError) return;
+      if (persistError || fatal) return;
       const left = budgetLeft();
       if (left === 'spent') {
         stoppedBecause ??= maxTokens !== undefined && spentTokens >= maxTokens ? `the suite token budget (${maxTokens}) was spent` : `the suite cost budget ($${maxCostUsd}) was spent`;
@@ -232,6 +233,11 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
           sandboxEnv,
           ...(options.signal ? { signal: options.signal } : {}),
         });
+      } catch (error) {
+        // Misuse, not a result (e.g. a plan the agent refuses): stop starting problems, let the
+        // ones in flight finish and be kept, then reject.
+        fatal ??= { error };
+        return;
       } finally {
         running -= 1;
       }
@@ -254,6 +260,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   const final = report();
   persist(final);
   await persisted;
+  if (fatal) throw fatal.error;
   if (persistError) throw persistError.error;
   return final;
 }

@@ -136,6 +136,15 @@ describe('budgets and cancellation', () => {
   });
 });
 
+test('a problem the agent refuses (misuse, not a result) rejects the eval after the runs in flight are kept', async () => {
+  const suite = smallSuite(3);
+  const broken: Suite = { ...suite, problems: suite.problems.map((problem, index) => (index === 1 ? { ...problem, dependencies: ['--index-url=http://evil'] } : problem)) };
+  const snapshots: EvalReport[] = [];
+  const attempt = runEval({ suite: broken, generator: new OfflineCodeGenerator('reference', broken.problems), runner: passingRunner(), concurrency: 1, onReport: (report) => void snapshots.push(report) });
+  await expect(attempt).rejects.toMatchObject({ code: 'PLAN_INVALID' });
+  expect(snapshots.at(-1)!.rows.map((row) => row.id)).toEqual(['demo/0']);
+});
+
 describe('the held-out run', () => {
   const suite = smallSuite(1);
   const problem = suite.problems[0]!;
