@@ -180,3 +180,16 @@ describe('selection', () => {
 test('the HumanEval path points beside the repository', () => {
   expect(HUMANEVAL_PATH.endsWith('/shared/data/humaneval/HumanEval.jsonl.gz')).toBe(true);
 });
+
+test('absent data skips loudly, and fails under CI=true', () => {
+  const saved = process.env.CI;
+  try {
+    process.env.CI = 'false';
+    expect(dataSkipReason('/nonexistent/HumanEval.jsonl.gz')).toBe('/nonexistent/HumanEval.jsonl.gz is absent');
+    process.env.CI = 'true';
+    expect(() => dataSkipReason('/nonexistent/HumanEval.jsonl.gz')).toThrow(/is absent, and CI=true/);
+  } finally {
+    if (saved === undefined) delete process.env.CI;
+    else process.env.CI = saved;
+  }
+});
