@@ -10,6 +10,9 @@ export default defineConfig({
     daytona: 'src/runners/daytona.ts',
     redis: 'src/caches/redis.ts',
     'roma/index': 'src/roma/index.ts',
+    'eval/index': 'src/eval/index.ts',
+    // The ptc-eval command (package.json "bin"); it loads the Anthropic SDK only when asked to.
+    'eval/cli': 'src/eval/cli.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
