@@ -114,6 +114,10 @@ export const TestIntegritySchema = z.object({
   newlySkipped: z.array(z.string()),
   /** More skip/xfail/todo markers in the test files than before. */
   skipMarkersAdded: z.int().min(0),
+  /** Fewer assertions in the test files than before. */
+  assertionsRemoved: z.int().min(0).default(0),
+  /** Test-framework configuration files (conftest.py, pytest.ini, tox.ini…) added or changed (at most 20 listed). */
+  testConfigChanged: z.array(z.string()).default([]),
   /** The model's own cases in this run and in the previous one. */
   cases: z.int().min(0),
   previousCases: z.int().min(0),

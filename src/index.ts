@@ -95,6 +95,7 @@ export { parseJUnit, type JUnitParseResult, type JUnitParseOptions } from './rep
 export { runTests, formatCommand, type RunTestsOptions } from './reports/run-tests.js';
 export { cacheKey, canonicalPlan, CACHE_FORMAT_VERSION, type CacheKeyParts } from './cache-key.js';
 export { writeBundle, type WriteBundleOptions, type WriteBundleResult } from './write-bundle.js';
+export { verifyBundle, type VerifyBundleOptions, type VerifyResult } from './verify.js';
 export { normalizeRelativePath, isSafeRelativePath } from './internal/paths.js';
 export { KeyvCache, DEFAULT_CACHE_NAMESPACE, type KeyvCacheOptions, type CacheWarning, type CacheEntry } from './caches/keyv.js';
 export { LocalSandboxRunner, type LocalSandboxRunnerOptions, type LocalIsolation } from './runners/local.js';

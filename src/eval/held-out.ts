@@ -1,4 +1,4 @@
-import { runTests, type ArtifactBundle, type Plan, type SandboxFile, type SandboxRunner, type TestPreset, type TestReport } from '../index.js';
+import { verifyBundle, type ArtifactBundle, type Plan, type SandboxFile, type SandboxRunner, type TestPreset, type TestReport } from '../index.js';
 
 export interface HeldOutRunOptions {
   runner: SandboxRunner;
@@ -27,46 +27,36 @@ export interface HeldOutResult {
 /**
  * Runs the held-out test against the bundle's files, in a FRESH session of the same runner: the
  * bundle's non-acceptance files plus the held-out test file, and nothing else (nothing an agent
- * run left behind, no acceptance test the model saw). The preset's test command runs the
- * held-out file only, so the verdict is about the model's code, not about its own tests.
- *
- * The one place the harness touches a sandbox session directly; the session is closed on every
- * path.
+ * run left behind, no acceptance test the model saw). The held-out file runs on its own in the
+ * preset's acceptance invocation (`verifyBundle`), so a `conftest.py` or `pytest.ini` the model
+ * wrote cannot configure it: the verdict is about the model's code, not about its own tests.
  */
 export async function runHeldOutTest(options: HeldOutRunOptions): Promise<HeldOutResult> {
   const { runner, plan, bundle, preset, testFile, signal } = options;
-  const files: SandboxFile[] = bundle.files
-    .filter((file) => !file.acceptance && file.path !== testFile.path)
-    .map((file) => ({ path: file.path, content: file.content }));
-  files.push({ path: testFile.path, content: testFile.content });
-  const session = await runner.open({
-    executionId: `${plan.executionId}:held-out`,
-    language: plan.language,
-    dependencies: [...new Set([...preset.requiredDependencies, ...plan.dependencies])],
+  const verified = await verifyBundle(bundle, {
+    runner,
+    preset,
+    tests: [testFile],
+    dependencies: plan.dependencies,
     env: options.env ?? {},
+    timeoutMs: options.timeoutMs,
     signal,
   });
-  try {
-    // A fresh session holds nothing yet, so writing these files makes it hold exactly them.
-    await session.writeFiles(files, { signal });
-    const report = await runTests(session, { ...preset, appendTestFiles: true }, { testFiles: [testFile.path], timeoutMs: options.timeoutMs, signal });
-    return judge(report, testFile.path);
-  } finally {
-    await session.close();
-  }
+  return judge(verified.report, testFile.path, verified.problem);
 }
 
-function judge(report: TestReport, path: string): HeldOutResult {
+function judge(report: TestReport, path: string, problem: string | undefined): HeldOutResult {
   // The command ran the held-out file only, so every case in the report is charged to it: a case
   // from elsewhere (a run-level error, a conftest the model wrote) can only make it red.
   const cases = { passed: report.passed, failed: report.failed, errored: report.errored, skipped: report.skipped };
-  const passed = report.success && cases.passed > 0 && cases.failed === 0 && cases.errored === 0 && cases.skipped === 0;
+  const passed = problem === undefined && report.success && cases.passed > 0 && cases.failed === 0 && cases.errored === 0 && cases.skipped === 0;
   const result: HeldOutResult = { passed, cases, report };
   if (!passed) {
     const failing = report.cases.find((testCase) => testCase.status === 'failed' || testCase.status === 'errored');
     const reason =
       failing?.message ??
       report.problem ??
+      problem ??
       (cases.passed === 0 ? `no case of ${path} passed` : cases.skipped > 0 ? `${cases.skipped} case(s) of ${path} were skipped` : 'the test run failed');
     result.reason = reason.length > 500 ? `${reason.slice(0, 500)}…` : reason;
   }

@@ -39,6 +39,7 @@ const MAX_VIOLATIONS = 20;
  * (on Pythons without PYTHONSAFEPATH): never written from model output.
  */
 export function reservedReason(path: string): string | undefined {
+  if (path.split('/').some((segment) => segment.startsWith('-'))) return 'has a name starting with "-", which a test command could read as an option';
   const first = path.split('/', 1)[0]!;
   if (first === '.ptc') return 'is inside .ptc/, where the agent keeps its reports and test configuration';
   if (first === 'node_modules') return 'is inside node_modules/, which holds the installed dependencies';

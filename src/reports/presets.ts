@@ -69,13 +69,18 @@ export const REPORT_PATH = '.ptc/junit.xml';
  * `PYTEST_ADDOPTS`/`PYTEST_PLUGINS` from the environment. `PYTHONSAFEPATH` (Python ≥ 3.11) keeps
  * the workspace off `sys.path` while Python and pytest start, so a model file named `pytest.py`,
  * `sitecustomize.py` or a planted `*.dist-info` entry point is never loaded in their place; the
- * ini's `pythonpath` puts the workspace back for the tests. `-s`: no user site-packages (HOME is
- * the workspace).
+ * ini's `pythonpath` puts the workspace root back for the tests, and `--import-mode=importlib`
+ * keeps the test file's own directory off `sys.path`. `-s`: no user site-packages (HOME is the
+ * workspace).
  */
 const PYTEST_ACCEPTANCE: AcceptanceInvocation = {
   command: [
     'python3', '-B', '-s', '-m', 'pytest', '-q',
     '-c', '.ptc/acceptance/pytest.ini', '--rootdir=.', '--noconftest', '-p', 'no:cacheprovider',
+    // importlib: the test file's directory is not put first on sys.path, so a model's
+    // `tests/calc.py` cannot stand in for the root `calc.py` the bundle ships (the ini's
+    // pythonpath puts the workspace root there instead).
+    '--import-mode=importlib',
     `--junitxml=${REPORT_PLACEHOLDER}`,
   ],
   env: { PYTHONSAFEPATH: '1', PYTHONNOUSERSITE: '1', PYTEST_ADDOPTS: '', PYTEST_PLUGINS: '' },

@@ -13,7 +13,8 @@ export interface RunTestsOptions {
   /**
    * Test files that must produce at least one case (the plan's acceptance tests): a report in
    * which one of them ran nothing is red, whatever else passed, so a model cannot get green by
-   * configuring its framework to skip them. Checked for presets that discover tests themselves.
+   * configuring its framework to skip them. Checked by module name for presets that discover tests
+   * themselves (pytest), and by the file-level case for presets that report files as cases (node).
    */
   requiredTestFiles?: readonly string[];
   /** Kept of stdout and of stderr in the report. @default 65536 */
@@ -72,7 +73,7 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
   const parsed = xml === undefined ? undefined : parseJUnit(xml);
   const reported = parsed
     ? preset.reportsFilesAsCases
-      ? resolveFileCases(parsed.cases, options.testFiles, result.stdout)
+      ? resolveFileCases(parsed.cases, options.testFiles, result.stdout, options.requiredTestFiles ?? [])
       : parsed.cases
     : [];
   const { kept: cases, dropped } = boundCases(reported);
@@ -184,7 +185,7 @@ const rank = (testCase: TestCase) => (testCase.status === 'errored' ? 0 : testCa
  * of empty files counts as "no tests"), a failing one becomes an errored case with the load
  * error, which only the spec reporter's stdout carries.
  */
-function resolveFileCases(cases: readonly TestCase[], testFiles: readonly string[], stdout: string): TestCase[] {
+function resolveFileCases(cases: readonly TestCase[], testFiles: readonly string[], stdout: string, required: readonly string[]): TestCase[] {
   const result: TestCase[] = [];
   for (const testCase of cases) {
     const file = testFiles.find((path) => testCase.name === path || testCase.name.endsWith(`/${path}`));
@@ -192,7 +193,15 @@ function resolveFileCases(cases: readonly TestCase[], testFiles: readonly string
       result.push(testCase);
       continue;
     }
-    if (testCase.status === 'passed' || testCase.status === 'skipped') continue;
+    if (testCase.status === 'passed' || testCase.status === 'skipped') {
+      // A required file (an acceptance test) that registered no test, e.g. because the code it
+      // imports exited the process first, is red: node's JUnit names no files, so this file-level
+      // case is the only sign that it ran nothing.
+      if (required.includes(file)) {
+        result.push({ name: file, file, status: 'errored', message: `${file} ran no test: it must register tests and run them, not exit or skip before them` });
+      }
+      continue;
+    }
     const excerpt = loadErrorExcerpt(stdout, testCase.name);
     result.push({
       ...testCase,

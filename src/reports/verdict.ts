@@ -36,26 +36,43 @@ export async function judge(session: SandboxSession, preset: TestPreset, input: 
   const own = await runTests(session, preset, { timeoutMs: input.timeoutMs(), signal, testFiles, requiredTestFiles: acceptancePaths });
   if (!own.success || acceptancePaths.length === 0 || !preset.acceptance) return own;
 
+  const run = await runAcceptance(session, preset, { workspace, testPaths: acceptancePaths, signal, timeoutMs: input.timeoutMs() });
+  return merge(own, run, acceptancePaths);
+}
+
+/**
+ * Syncs the workspace to `workspace` plus the preset's acceptance configuration files, and runs
+ * `testPaths` alone under the preset's acceptance invocation (or, for a preset without one, its
+ * own command on those files). The report's `problem` is set by the caller's rules
+ * (`acceptanceProblem`).
+ */
+export async function runAcceptance(
+  session: SandboxSession,
+  preset: TestPreset,
+  input: { workspace: readonly SandboxFile[]; testPaths: readonly string[]; signal: AbortSignal; timeoutMs: number },
+): Promise<TestReport> {
+  const { signal } = input;
   const invocation = preset.acceptance;
   // A fresh name per run: a report the code wrote in advance, at any path, is never the one read.
   const reportPath = `.ptc/acceptance/${randomBytes(8).toString('hex')}.xml`;
-  const config = (invocation.configFiles ?? []).map((file) => ({ path: normalizeRelativePath(file.path), content: file.content }));
+  // The report's directory exists before the run: node's JUnit reporter does not create it.
+  const config = [{ path: '.ptc/acceptance/.keep', content: '' }, ...(invocation?.configFiles ?? [])].map((file) => ({ path: normalizeRelativePath(file.path), content: file.content }));
   const configPaths = new Set(config.map((file) => file.path));
-  await session.sync([...workspace.filter((file) => !configPaths.has(file.path)), ...config], { signal });
-  const run = await runTests(
+  await session.sync([...input.workspace.filter((file) => !configPaths.has(file.path)), ...config], { signal });
+  return runTests(
     session,
-    // The acceptance files are always named on the command line: nothing else is collected.
+    // The test files are always named on the command line: nothing else is collected.
     { ...preset, appendTestFiles: true },
     {
-      command: invocation.command.map((part) => part.replaceAll(REPORT_PLACEHOLDER, reportPath)),
-      reportPath,
-      ...(invocation.env ? { env: invocation.env } : {}),
-      testFiles: acceptancePaths,
-      timeoutMs: input.timeoutMs(),
+      ...(invocation
+        ? { command: invocation.command.map((part) => part.replaceAll(REPORT_PLACEHOLDER, reportPath)), reportPath, ...(invocation.env ? { env: invocation.env } : {}) }
+        : {}),
+      testFiles: input.testPaths,
+      requiredTestFiles: input.testPaths,
+      timeoutMs: input.timeoutMs,
       signal,
     },
   );
-  return merge(own, run, acceptancePaths);
 }
 
 /** Why an acceptance run is not green, or `undefined` when it is. */

@@ -36,8 +36,8 @@ export interface FakeRunContext {
   runIndex: number;
   /**
    * True for an acceptance run (the plan's acceptance tests on their own; its report path is
-   * under `.ptc/acceptance/`). Its cases are reported once per acceptance file named in `command`,
-   * with the file set, unless the result names files itself.
+   * under `.ptc/acceptance/`). Its cases are reported once per test file named in `command`, with
+   * the file set.
    */
   acceptance: boolean;
 }
@@ -167,7 +167,8 @@ export class FakeSandboxSession implements SandboxSession {
     const result = await this.scriptedResult(command, runIndex, acceptance);
     const failing = (result.failed?.length ?? 0) + (result.errored?.length ?? 0);
     if (result.report !== null && !result.timedOut) {
-      const testFiles = acceptance ? command.filter((part) => this.files.has(part)) : [];
+      // The test files named on the command line (the agent's own config under .ptc/ is not one).
+      const testFiles = acceptance ? command.filter((part) => this.files.has(part) && !part.startsWith('.ptc/')) : [];
       this.files.set(reportPath, result.report ?? junitXml(casesOf(result, testFiles)));
     }
     return {

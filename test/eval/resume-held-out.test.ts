@@ -195,7 +195,7 @@ describe('the held-out run', () => {
 
   test('the session is closed when writing, running or reading fails, and when aborted', async () => {
     const bundle = await bundleFor();
-    for (const faults of [{ writeFiles: new Error('disk full') }, { run: new Error('runner died') }, { readFile: new Error('gone') }]) {
+    for (const faults of [{ sync: new Error('disk full') }, { run: new Error('runner died') }, { readFile: new Error('gone') }]) {
       const runner = new FakeSandboxRunner({ faults });
       await expect(runHeldOutTest(base(runner, bundle))).rejects.toThrow(/disk full|runner died|gone/);
       expect(runner.opened).toBe(1);

@@ -92,23 +92,6 @@ export class Workspace {
     }
   }
 
-  async removeFiles(paths: readonly string[], signal: AbortSignal): Promise<void> {
-    const checked = paths.map((path) => normalizeRelativePath(path));
-    for (const path of checked) {
-      throwIfAborted(signal);
-      if (!(await this.ensureParents(path, false))) continue;
-      const target = join(this.root, path);
-      try {
-        const stats = await lstat(target);
-        // rm does not follow symbolic links, so a planted link is removed, not its target.
-        if (stats.isDirectory()) await rm(target, { recursive: true, force: true });
-        else await unlink(target);
-      } catch (error) {
-        if (!isMissing(error)) throw new SandboxError(`Could not remove ${path}`, { cause: error });
-      }
-    }
-  }
-
   /** UTF-8 content; `undefined` when the file does not exist; a file over `maxBytes` is refused. */
   async readFile(path: string, maxBytes: number, signal: AbortSignal): Promise<string | undefined> {
     const checked = normalizeRelativePath(path);
