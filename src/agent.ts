@@ -341,8 +341,8 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
    * event, and the run it watches goes on.
    */
   private deliver<Name extends PTCEventName>(observer: Observer | undefined, name: Name, payload: PTCEventMap[Name]): void {
+    if (observer === undefined && this.listenerCount(name) === 0) return;
     const listeners = this.listeners(name);
-    if (observer === undefined && listeners.length === 0) return;
     const safe = name === 'warning' || name === 'generation:end' || name === 'iteration:end' || name === 'generation:progress' ? this.redactor.value(payload) : payload;
     observer?.({ type: name, ...safe } as PTCStreamItem);
     for (const listener of listeners) {

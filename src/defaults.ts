@@ -17,23 +17,28 @@ export class DefaultRunner implements SandboxRunner {
   }
 }
 
+/**
+ * Its calls never hang (a Map behind Keyv, no I/O), so the agent skips the per-call timer for it
+ * (src/run/cache.ts): the timer and its abort wiring cost more than the call.
+ */
 export class DefaultCache implements Cache {
-  private cache: Promise<Cache> | undefined;
+  private cache: Cache | undefined;
+  private loading: Promise<Cache> | undefined;
 
   private load(): Promise<Cache> {
-    this.cache ??= import('./caches/keyv.js').then(({ KeyvCache }) => new KeyvCache());
-    return this.cache;
+    this.loading ??= import('./caches/keyv.js').then(({ KeyvCache }) => (this.cache = new KeyvCache()));
+    return this.loading;
   }
 
   async get(key: string, options: CacheCallOptions): Promise<unknown> {
-    return (await this.load()).get(key, options);
+    return (this.cache ?? (await this.load())).get(key, options);
   }
 
   async set(key: string, bundle: ArtifactBundle, options: CacheCallOptions & { ttlMs: number }): Promise<void> {
-    return (await this.load()).set(key, bundle, options);
+    return (this.cache ?? (await this.load())).set(key, bundle, options);
   }
 
   async delete(key: string, options: CacheCallOptions): Promise<void> {
-    return (await this.load()).delete(key, options);
+    return (this.cache ?? (await this.load())).delete(key, options);
   }
 }

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { type ArtifactBundle, ArtifactBundleSchema } from '../bundle.js';
 import type { Cache } from '../contracts/cache.js';
 import { sha256 } from '../internal/files.js';
+import { DefaultCache } from '../defaults.js';
 import { withTimeout } from '../internal/async.js';
 import type { RunContext } from './context.js';
 import { isUsable } from './result.js';
@@ -16,7 +17,7 @@ export async function readCache(context: RunContext, cache: Cache, key: string, 
   const started = performance.now();
   let raw: unknown;
   try {
-    raw = await withTimeout((callSignal) => cache.get(key, { signal: callSignal }), context.options.cacheTimeoutMs, signal, 'cache read');
+    raw = await bounded(cache, (callSignal) => cache.get(key, { signal: callSignal }), context.options.cacheTimeoutMs, signal, 'cache read');
   } catch (error) {
     if (signal.aborted) throw error;
     context.warn('CACHE_FAILED', `cache read failed, continuing without it: ${error instanceof Error ? error.message : String(error)}`);
@@ -46,7 +47,8 @@ export async function readCache(context: RunContext, cache: Cache, key: string, 
 export async function writeCache(context: RunContext, cache: Cache, key: string, bundle: ArtifactBundle, signal: AbortSignal | undefined): Promise<string | undefined> {
   if (!isUsable(bundle, context.plan)) return undefined;
   try {
-    await withTimeout(
+    await bounded(
+      cache,
       (callSignal) => cache.set(key, bundle, { ttlMs: context.plan.cacheTtlMs, signal: callSignal }),
       context.options.cacheTimeoutMs,
       signal,
@@ -57,4 +59,13 @@ export async function writeCache(context: RunContext, cache: Cache, key: string,
     if (signal?.aborted) return undefined;
     return `cache write failed; the result was not stored: ${error instanceof Error ? error.message : String(error)}`;
   }
+}
+
+/** Never aborted; stands in for a missing caller signal on calls that cannot hang. */
+const UNBOUNDED = new AbortController().signal;
+
+/** `withTimeout`, but for the agent's own in-process default cache, which cannot hang. */
+function bounded<T>(cache: Cache, task: (signal: AbortSignal) => Promise<T>, timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (cache instanceof DefaultCache) return task(signal ?? UNBOUNDED);
+  return withTimeout(task, timeoutMs, signal, what);
 }

@@ -50,7 +50,8 @@ export async function runPlan(context: RunContext, input: RunInput): Promise<Art
     const queuedAt = performance.now();
     release = await input.queue.acquire(scope.signal);
     record.queuedMs = performance.now() - queuedAt;
-    scope.extendDeadline(record.queuedMs);
+    // Re-arming the timer costs more than a sub-millisecond wait is worth.
+    if (record.queuedMs >= 1) scope.extendDeadline(record.queuedMs);
     if (plan.enableTesting) scope.open((signal) => openSandbox(context, record, signal));
     outcome = await iterate(context, record, scope);
   } catch (error) {
