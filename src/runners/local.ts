@@ -151,9 +151,8 @@ interface Toolchain {
    * shim would exec), so no command pays for a shim, and the sandbox's PATH cannot swap them.
    */
   readonly executables: ReadonlyMap<string, string>;
-  /** Python: pytest imports with that interpreter. */
-  readonly pytest?: boolean;
-  readonly describe: string;
+  /** Python: why pytest does not import with that interpreter, and how to fix it; unset when it does. */
+  readonly pytestProblem?: string;
 }
 
 const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -268,7 +267,7 @@ export class LocalSandboxRunner implements SandboxRunner {
     throwIfAborted(signal);
     const host = await raceAbort(this.host(), signal);
     const toolchain = await raceAbort(this.toolchain(host, language, this.baseEnvironment(language, options.env ?? {})), signal);
-    if (language === 'python' && !toolchain.pytest) throw unavailable(toolchain.describe);
+    if (toolchain.pytestProblem !== undefined) throw unavailable(toolchain.pytestProblem);
   }
 
   async open(spec: SandboxOpenSpec): Promise<SandboxSession> {
@@ -281,8 +280,9 @@ export class LocalSandboxRunner implements SandboxRunner {
       // these tests says so now, naming what is missing.
       const toolchain = await raceAbort(this.toolchain(host, spec.language, base), spec.signal);
       const dependencies = [...new Set(spec.dependencies)];
-      if (spec.language === 'python' && !toolchain.pytest && !dependencies.some((dependency) => PYTEST_SPEC.test(dependency.trim()))) {
-        throw unavailable(toolchain.describe);
+      // A plan that installs pytest itself brings what the interpreter lacks.
+      if (toolchain.pytestProblem !== undefined && !dependencies.some((dependency) => PYTEST_SPEC.test(dependency.trim()))) {
+        throw unavailable(toolchain.pytestProblem);
       }
       throwIfAborted(spec.signal);
       await mkdir(this.options.workspaceRoot, { recursive: true });
@@ -442,7 +442,7 @@ export class LocalSandboxRunner implements SandboxRunner {
       this.toolchains.set(key, checked);
       checked.then(
         (toolchain) => {
-          if (language === 'python' && !toolchain.pytest) this.toolchains.delete(key);
+          if (toolchain.pytestProblem !== undefined) this.toolchains.delete(key);
         },
         () => this.toolchains.delete(key),
       );
@@ -458,15 +458,15 @@ export class LocalSandboxRunner implements SandboxRunner {
       const interpreter = probe.executable ?? 'python3';
       return {
         executables: new Map(probe.executable ? [['python3', probe.executable]] : []),
-        pytest: probe.pytest !== undefined,
-        describe:
-          probe.pytest !== undefined
-            ? `${interpreter} (Python ${probe.version}) with pytest ${probe.pytest}`
-            : `pytest does not import with ${interpreter} (Python ${probe.version}, found on the sandbox PATH ${searchPath}): ${probe.pytestError ?? 'no error was printed'}. Install it for that interpreter (\`${interpreter} -m pip install pytest\`, or \`apt-get install python3-pytest\` for the system Python), or add 'pytest' to the plan's dependencies.`,
+        ...(probe.pytest === undefined
+          ? {
+              pytestProblem: `pytest does not import with ${interpreter} (Python ${probe.version}, found on the sandbox PATH ${searchPath}): ${probe.pytestError ?? 'no error was printed'}. Install it for that interpreter (\`${interpreter} -m pip install pytest\`, or \`apt-get install python3-pytest\` for the system Python), or add 'pytest' to the plan's dependencies.`,
+            }
+          : {}),
       };
     }
     const probe = parseNodeProbe(await this.runProbe(host, ['node', '-e', NODE_PROBE], env), searchPath);
-    return { executables: new Map(probe.executable ? [['node', probe.executable]] : []), describe: probe.executable ?? 'node' };
+    return { executables: new Map(probe.executable ? [['node', probe.executable]] : []) };
   }
 
   /** Runs a preflight probe in a throwaway directory, jailed and limited as a test command is. */

@@ -125,6 +125,16 @@ describe('preflight: a missing tool fails open with TEST_PRESET_UNAVAILABLE nami
     await session.close();
   }, 60_000);
 
+  test('an interpreter without pytest is fine when the plan installs pytest: the install decides', async () => {
+    const { opening } = open(
+      { path: `${noPytest}:${HOST_PATH}`, cacheDirectory: join(scratch, 'cache-pytest-dep'), installEnv: { PIP_NO_INDEX: '1', PIP_FIND_LINKS: empty }, readOnlyPaths: [empty] },
+      'python',
+      ['pytest>=7'],
+    );
+    // No wheel of pytest offline: the install runs (and fails), instead of the preflight refusing.
+    expect(await failure(opening)).toMatchObject({ code: 'DEPENDENCY_INSTALL_FAILED', message: expect.stringContaining('pytest>=7') });
+  }, 60_000);
+
   test("'auto' without bwrap still opens (with its warning): bwrap is only required under 'bwrap'", async () => {
     const { opening, warnings } = open({ isolation: 'auto', bwrapPath: 'ptc-no-such-bwrap' }, 'python');
     await (await opening).close();
