@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, realpath, rm, symlink } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
@@ -12,7 +12,8 @@ import type {
   SandboxSession,
 } from '../contracts/sandbox-runner.js';
 import { isPTCError, SandboxError } from '../errors.js';
-import { abortReason, throwIfAborted } from '../internal/async.js';
+import { abortReason, raceAbort, throwIfAborted } from '../internal/async.js';
+import type { Language } from '../plan.js';
 import { defaultCacheDirectory, ensureDependencies, type InstalledDependencies, prepareCacheDirectory } from './local/dependencies.js';
 import {
   bubblewrapArguments,
@@ -25,6 +26,18 @@ import {
   type ResourceLimits,
 } from './local/isolation.js';
 import { runProcess } from './local/process.js';
+import {
+  FALLBACK_PATH,
+  findExecutable,
+  NODE_PROBE,
+  parseNodeProbe,
+  parsePytestPlugins,
+  parsePythonProbe,
+  PYTEST_PLUGINS_PROBE,
+  PYTHON_PROBE,
+  unavailable,
+  withPytestPlugins,
+} from './local/toolchain.js';
 import { Workspace } from './local/workspace.js';
 import { durationMs, positiveInteger } from '../internal/validate.js';
 
@@ -82,11 +95,17 @@ export interface LocalSandboxRunnerOptions {
    * @default true
    */
   requireTypeScriptLoader?: boolean;
-  /** The bubblewrap executable. @default 'bwrap' */
+  /**
+   * The bubblewrap executable: a bare name is looked up once on the host's PATH (not the
+   * sandbox's `path`) and run by its absolute path. @default 'bwrap'
+   */
   bwrapPath?: string;
-  /** The prlimit executable (util-linux) that applies the resource limits. @default 'prlimit' */
+  /**
+   * The prlimit executable (util-linux) that applies the resource limits, looked up like
+   * `bwrapPath`. `open` fails with `TEST_PRESET_UNAVAILABLE` when it is missing. @default 'prlimit'
+   */
   prlimitPath?: string;
-  /** Receives warnings (no bwrap under `auto`, limits that cannot be applied). @default process.emitWarning */
+  /** Receives warnings (no bwrap under `auto`, a process limit that cannot be applied). @default process.emitWarning */
   onWarning?: (message: string) => void;
 }
 
@@ -113,13 +132,34 @@ interface ResolvedOptions {
 /** What this machine offers, found out once per runner on the first `open`. */
 interface HostCapabilities {
   bwrap: boolean;
-  prlimit: boolean;
+  /** Absolute: the sandbox's PATH (the `path` option) must not decide which program applies the limits. */
+  prlimitPath: string;
+  /** Absolute; set when `bwrap` is true. */
+  bwrapPath: string | undefined;
   /** Parent for per-command pids cgroups; only used as root, where RLIMIT_NPROC does not apply. */
   pidsCgroupParent: string | undefined;
   root: boolean;
 }
 
+/**
+ * What a language's tests need on this machine, checked where the tests run (same jail, same
+ * environment) before the first session opens.
+ */
+interface Toolchain {
+  /**
+   * argv[0] names mapped to the real executables behind them (`python3` → the interpreter a pyenv
+   * shim would exec), so no command pays for a shim, and the sandbox's PATH cannot swap them.
+   */
+  readonly executables: ReadonlyMap<string, string>;
+  /** Python: why pytest does not import with that interpreter, and how to fix it; unset when it does. */
+  readonly pytestProblem?: string;
+}
+
 const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** The preflight checks start an interpreter and import a framework: generous on a loaded machine. */
+const PREFLIGHT_TIMEOUT_MS = 60_000;
+/** A dependency spec that installs pytest itself (`pytest`, `pytest==8.3`, `pytest[testing]`). */
+const PYTEST_SPEC = /^pytest\s*(?:$|[[<>=!~;@( ])/i;
 /** Option errors name the runner and the option, as the agent's do. */
 const PREFIX = 'LocalSandboxRunner: options.';
 
@@ -203,6 +243,8 @@ export class LocalSandboxRunner implements SandboxRunner {
   readonly id = 'local';
   private readonly options: ResolvedOptions;
   private capabilities: Promise<HostCapabilities> | undefined;
+  private readonly toolchains = new Map<string, Promise<Toolchain>>();
+  private readonly plugins = new Map<string, Promise<string[]>>();
   private readonly warned = new Set<string>();
 
   constructor(options: LocalSandboxRunnerOptions = {}) {
@@ -214,11 +256,34 @@ export class LocalSandboxRunner implements SandboxRunner {
     return (await this.host()).bwrap ? 'bwrap' : 'none';
   }
 
+  /**
+   * Checks, without opening a session, what `open` checks first for `language`: prlimit, bwrap
+   * per the isolation option, and the preset's toolchain (python3 with pytest; node). Rejects
+   * with `TEST_PRESET_UNAVAILABLE` naming what is missing and how to install it. Call it at
+   * start-up to fail before any work is accepted; `open` does the same check (once per runner).
+   */
+  async preflight(language: Language, options: { signal?: AbortSignal; env?: Readonly<Record<string, string>> } = {}): Promise<void> {
+    const signal = options.signal ?? new AbortController().signal;
+    throwIfAborted(signal);
+    const host = await raceAbort(this.host(), signal);
+    const toolchain = await raceAbort(this.toolchain(host, language, this.baseEnvironment(language, options.env ?? {})), signal);
+    if (toolchain.pytestProblem !== undefined) throw unavailable(toolchain.pytestProblem);
+  }
+
   async open(spec: SandboxOpenSpec): Promise<SandboxSession> {
     throwIfAborted(spec.signal);
     let workspaceDirectory: string | undefined;
     try {
-      const host = await this.host();
+      const host = await raceAbort(this.host(), spec.signal);
+      const base = this.baseEnvironment(spec.language, spec.env);
+      // Before the workspace, the install and anything else that costs: a machine that cannot run
+      // these tests says so now, naming what is missing.
+      const toolchain = await raceAbort(this.toolchain(host, spec.language, base), spec.signal);
+      const dependencies = [...new Set(spec.dependencies)];
+      // A plan that installs pytest itself brings what the interpreter lacks.
+      if (toolchain.pytestProblem !== undefined && !dependencies.some((dependency) => PYTEST_SPEC.test(dependency.trim()))) {
+        throw unavailable(toolchain.pytestProblem);
+      }
       throwIfAborted(spec.signal);
       // Said to every run, not once per process: each bundle must tell how its tests were confined.
       if (!host.bwrap && this.options.isolation === 'auto') {
@@ -230,10 +295,10 @@ export class LocalSandboxRunner implements SandboxRunner {
       const scratch = join(workspaceDirectory, '.ptc', 'tmp');
 
       let installed: InstalledDependencies | undefined;
-      const dependencies = [...new Set(spec.dependencies)];
       if (dependencies.length > 0) {
         const started = performance.now();
         const cacheDirectory = await prepareCacheDirectory(this.options.cacheDirectory);
+        const python = toolchain.executables.get('python3');
         installed = await ensureDependencies({
           language: spec.language,
           dependencies,
@@ -241,6 +306,7 @@ export class LocalSandboxRunner implements SandboxRunner {
           installTimeoutMs: this.options.installTimeoutMs,
           signal: spec.signal,
           execute: (argv, options) => this.executeInstall(host, cacheDirectory, argv, options),
+          ...(python ? { python } : {}),
         });
         spec.onDependenciesInstalled?.({ count: dependencies.length, durationMs: performance.now() - started, reused: installed.reused });
       }
@@ -252,17 +318,16 @@ export class LocalSandboxRunner implements SandboxRunner {
           );
         }
       }
+      // Only the plugins of this session's own dependency set are loaded (see `hermetic` below).
+      const pytestPlugins = installed?.ecosystem === 'python' ? await raceAbort(this.pytestPlugins(host, installed, toolchain), spec.signal) : [];
       throwIfAborted(spec.signal);
 
       const env: Record<string, string> = {
-        PATH: this.options.path,
+        ...base,
         HOME: workspaceDirectory,
-        LANG: this.options.locale,
         TMPDIR: scratch,
-        // Python validates a cached .pyc by the source's mtime in whole seconds and its size: a
-        // refinement that changes `a + b` to `a - b` within the same second would run stale code.
-        PYTHONDONTWRITEBYTECODE: '1',
         ...(installed?.ecosystem === 'python' ? { PYTHONPATH: installed.modulesDirectory } : {}),
+        // The caller's variables win, as before (a PYTHONPATH of their own included).
         ...this.options.env,
         ...spec.env,
       };
@@ -280,6 +345,14 @@ export class LocalSandboxRunner implements SandboxRunner {
         readOnlyPaths: installed ? [installed.directory, ...this.options.readOnlyPaths] : this.options.readOnlyPaths,
         jailed: host.bwrap,
         execute: (argv, options) => this.execute(host, argv, options),
+        prepare: (command) => {
+          // The one place a test command is adjusted: pytest gets exactly the plan's plugins, and
+          // argv[0] the executable the preflight resolved (the preset keeps `python3`/`node`).
+          const argv = withPytestPlugins(command, pytestPlugins);
+          const executable = toolchain.executables.get(argv[0]!);
+          if (executable) argv[0] = executable;
+          return argv;
+        },
         maxReadFileBytes: this.options.maxReadFileBytes,
         limits: this.options.limits,
       });
@@ -296,6 +369,26 @@ export class LocalSandboxRunner implements SandboxRunner {
     }
   }
 
+  /**
+   * What every command of a session sees, the workspace-specific parts aside (the preflight
+   * probes run with it too). For Python, `PYTEST_DISABLE_PLUGIN_AUTOLOAD` keeps the host's
+   * installed pytest plugins (hypothesis, pytest-benchmark…) out of every run: they cost start-up
+   * time and change how tests behave depending on the machine. The plan's own plugins are passed
+   * as `-p` instead. The caller's `env` can still turn autoloading back on.
+   */
+  private baseEnvironment(language: Language, openEnv: Readonly<Record<string, string>>): Record<string, string> {
+    return {
+      PATH: this.options.path,
+      LANG: this.options.locale,
+      // Python validates a cached .pyc by the source's mtime in whole seconds and its size: a
+      // refinement that changes `a + b` to `a - b` within the same second would run stale code.
+      PYTHONDONTWRITEBYTECODE: '1',
+      ...(language === 'python' ? { PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1' } : {}),
+      ...this.options.env,
+      ...openEnv,
+    };
+  }
+
   private host(): Promise<HostCapabilities> {
     this.capabilities ??= this.probeHost();
     // A failed probe (bwrap demanded but missing) is retried on the next open.
@@ -307,27 +400,131 @@ export class LocalSandboxRunner implements SandboxRunner {
 
   private async probeHost(): Promise<HostCapabilities> {
     const root = process.getuid?.() === 0;
+    // Looked up on the host's PATH, once: these run outside the sandbox, and a `path` option that
+    // only holds a Python bin folder must not turn every command into `prlimit: not found`.
+    const hostPath = process.env.PATH || FALLBACK_PATH;
+    const prlimitPath = findExecutable(this.options.prlimitPath, hostPath);
+    const bwrapPath = this.options.isolation === 'none' ? undefined : findExecutable(this.options.bwrapPath, hostPath);
     const [bwrap, prlimit, pidsCgroupParent] = await Promise.all([
-      this.options.isolation === 'none' ? Promise.resolve(false) : probeBubblewrap(this.options.bwrapPath),
-      probe(this.options.prlimitPath, ['--version']),
+      bwrapPath ? probeBubblewrap(bwrapPath) : Promise.resolve(false),
+      prlimitPath ? probe(prlimitPath, ['--version']) : Promise.resolve(false),
       root ? findPidsCgroupParent() : Promise.resolve(undefined),
     ]);
+    // Without prlimit no command gets its CPU, memory, process and file-size limits: every command
+    // would run unbounded but for the clock, so the runner refuses rather than degrading silently.
+    if (!prlimitPath || !prlimit) {
+      throw unavailable(
+        `prlimit (util-linux), which applies the CPU, memory, process and file-size limits to every command, ${prlimitPath ? `(${prlimitPath}) does not run` : `was not found on the host's PATH (${hostPath})`}. Install util-linux (\`apt-get install util-linux\`, \`dnf install util-linux\`, \`apk add util-linux\`) or set the runner's prlimitPath option.`,
+      );
+    }
     if (this.options.isolation === 'bwrap' && !bwrap) {
-      throw new SandboxError(
-        `isolation 'bwrap' was requested but ${this.options.bwrapPath} is missing or cannot create namespaces here (install bubblewrap, or allow unprivileged user namespaces)`,
-        { code: 'SANDBOX_OPEN_FAILED' },
+      throw unavailable(
+        bwrapPath
+          ? `isolation 'bwrap' was requested but bubblewrap (${bwrapPath}) cannot create namespaces here: allow unprivileged user namespaces (\`sysctl kernel.unprivileged_userns_clone=1\`, or on Ubuntu 24.04 \`sysctl kernel.apparmor_restrict_unprivileged_userns=0\`), or choose isolation 'auto' or 'none'.`
+          : `isolation 'bwrap' was requested but bubblewrap (${this.options.bwrapPath}) was not found on the host's PATH (${hostPath}). Install it (\`apt-get install bubblewrap\`, \`dnf install bubblewrap\`, \`apk add bubblewrap\`) or set the runner's bwrapPath option.`,
       );
     }
     if (this.options.isolation === 'auto' && !bwrap) {
       this.warn('bwrap', 'bubblewrap (bwrap) is not usable on this machine: generated code runs WITHOUT a filesystem/network jail, only with resource limits and an explicit environment. Install bubblewrap, or pass isolation: \'none\' to silence this warning.');
     }
-    if (!prlimit) {
-      this.warn('prlimit', `${this.options.prlimitPath} (util-linux) was not found: CPU, memory, process and file-size limits are NOT applied; only the wall-clock timeout is.`);
-    }
     if (root && !pidsCgroupParent) {
       this.warn('nproc', 'running as root without a writable pids cgroup: the kernel does not apply RLIMIT_NPROC to root, so the process limit (maxProcesses) is not enforced.');
     }
-    return { bwrap, prlimit, pidsCgroupParent, root };
+    return { bwrap, prlimitPath, bwrapPath: bwrap ? bwrapPath : undefined, pidsCgroupParent, root };
+  }
+
+  /**
+   * The toolchain a language's tests need, checked once per runner (and environment) where the
+   * tests run. A check that found something missing is not kept: the next open checks again, so
+   * installing the tool fixes the runner without a restart.
+   */
+  private toolchain(host: HostCapabilities, language: Language, env: Readonly<Record<string, string>>): Promise<Toolchain> {
+    // Keyed by the environment too: a PATH or PYTHONPATH given at open can change the answer.
+    const key = createHash('sha256').update(JSON.stringify([language, Object.entries(env).sort()])).digest('hex');
+    let checked = this.toolchains.get(key);
+    if (!checked) {
+      checked = this.checkToolchain(host, language, env);
+      this.toolchains.set(key, checked);
+      checked.then(
+        (toolchain) => {
+          if (toolchain.pytestProblem !== undefined) this.toolchains.delete(key);
+        },
+        () => this.toolchains.delete(key),
+      );
+    }
+    return checked;
+  }
+
+  private async checkToolchain(host: HostCapabilities, language: Language, env: Readonly<Record<string, string>>): Promise<Toolchain> {
+    const searchPath = env.PATH ?? this.options.path;
+    if (language === 'python') {
+      // By name, as the preset writes it: the shim runs this once and says what it stands for.
+      const probe = parsePythonProbe(await this.runProbe(host, ['python3', '-c', PYTHON_PROBE], env), searchPath);
+      const interpreter = probe.executable ?? 'python3';
+      return {
+        executables: new Map(probe.executable ? [['python3', probe.executable]] : []),
+        ...(probe.pytest === undefined
+          ? {
+              pytestProblem: `pytest does not import with ${interpreter} (Python ${probe.version}, found on the sandbox PATH ${searchPath}): ${probe.pytestError ?? 'no error was printed'}. Install it for that interpreter (\`${interpreter} -m pip install pytest\`, or \`apt-get install python3-pytest\` for the system Python), or add 'pytest' to the plan's dependencies.`,
+            }
+          : {}),
+      };
+    }
+    const probe = parseNodeProbe(await this.runProbe(host, ['node', '-e', NODE_PROBE], env), searchPath);
+    return { executables: new Map(probe.executable ? [['node', probe.executable]] : []) };
+  }
+
+  /** Runs a preflight probe in a throwaway directory, jailed and limited as a test command is. */
+  private async runProbe(
+    host: HostCapabilities,
+    argv: readonly string[],
+    env: Readonly<Record<string, string>>,
+    readOnlyPaths: readonly string[] = [],
+  ): Promise<CommandResult> {
+    // Not in workspaceRoot: that holds sessions only, and an aborted open must leave it empty.
+    const directory = await realpath(await mkdtemp(join(tmpdir(), 'ptc-preflight-')));
+    try {
+      return await this.execute(host, argv, {
+        cwd: directory,
+        env: { ...env, HOME: directory, TMPDIR: directory },
+        timeoutMs: PREFLIGHT_TIMEOUT_MS,
+        // Shared by every open waiting on it: one caller's abort must not fail the others.
+        signal: new AbortController().signal,
+        jail: host.bwrap ? { workspace: directory, readOnlyPaths: [...readOnlyPaths, ...this.options.readOnlyPaths], writablePaths: [], network: false } : undefined,
+        limits: this.options.limits,
+      });
+    } finally {
+      await rm(directory, { recursive: true, force: true, maxRetries: 3 }).catch(() => {});
+    }
+  }
+
+  /**
+   * The `pytest11` plugins of one installed dependency set, listed once per runner. Only that
+   * directory is asked, so a plugin the host happens to have is never among them.
+   */
+  private pytestPlugins(host: HostCapabilities, installed: InstalledDependencies, toolchain: Toolchain): Promise<string[]> {
+    const python = toolchain.executables.get('python3') ?? 'python3';
+    const key = `${python}\u0000${installed.directory}`;
+    let listed = this.plugins.get(key);
+    if (!listed) {
+      listed = (async () => {
+        const result = await this.runProbe(host, [python, '-I', '-S', '-c', PYTEST_PLUGINS_PROBE, installed.modulesDirectory], {
+          PATH: this.options.path,
+          LANG: this.options.locale,
+        }, [installed.directory]).then((result) => (result.exitCode === 0 ? result : Promise.reject(new Error(`exit code ${result.exitCode ?? 'none'}: ${result.stderr.trim().slice(-500)}`))));
+        const { modules, rejected } = parsePytestPlugins(result.stdout);
+        if (rejected.length > 0) this.warn(`plugins:${key}`, `ignored pytest11 entry points that are not module names in ${installed.directory}: ${rejected.map((value) => JSON.stringify(value)).join(', ')}`);
+        return modules;
+      })().catch((error: unknown) => {
+        this.plugins.delete(key);
+        throw new SandboxError(`Could not list the pytest plugins of the installed dependencies: ${error instanceof Error ? error.message : String(error)}`, {
+          code: 'SANDBOX_OPEN_FAILED',
+          cause: error,
+        });
+      });
+      this.plugins.set(key, listed);
+    }
+    return listed;
   }
 
   private warn(key: string, message: string): void {
@@ -346,13 +543,12 @@ export class LocalSandboxRunner implements SandboxRunner {
           cgroup = await PidsCgroup.create(host.pidsCgroupParent, options.limits.maxProcesses).catch(() => undefined);
           if (cgroup) prefix.push(...cgroup.wrapperArguments());
         }
-        if (host.prlimit) {
-          prefix.push(this.options.prlimitPath, ...prlimitArguments(options.limits, host.root ? undefined : processLimit(options.limits.maxProcesses)));
-        }
+        prefix.push(host.prlimitPath, ...prlimitArguments(options.limits, host.root ? undefined : processLimit(options.limits.maxProcesses)));
       }
       if (options.jail) {
+        if (!host.bwrapPath) throw new SandboxError('bubblewrap is not usable here', { code: 'SANDBOX_FAILED' });
         prefix.push(
-          this.options.bwrapPath,
+          host.bwrapPath,
           ...bubblewrapArguments({
             workspace: options.jail.workspace,
             readOnlyPaths: options.jail.readOnlyPaths,
@@ -425,6 +621,8 @@ interface SessionSetup {
   readOnlyPaths: readonly string[];
   jailed: boolean;
   execute: (argv: readonly string[], options: ExecuteOptions) => Promise<CommandResult>;
+  /** argv as the runner runs it: resolved executable, pytest plugins. */
+  prepare: (command: readonly string[]) => string[];
   maxReadFileBytes: number;
   limits: ResourceLimits;
 }
@@ -461,7 +659,7 @@ class LocalSandboxSession implements SandboxSession {
     throwIfAborted(options.signal);
     const signal = AbortSignal.any([options.signal, this.lifetime.signal]);
     const root = this.setup.workspace.root;
-    const pending = this.setup.execute(command, {
+    const pending = this.setup.execute(this.setup.prepare(command), {
       cwd: root,
       env: { ...this.setup.env, ...(options.env ?? {}) },
       timeoutMs: options.timeoutMs,

@@ -37,7 +37,8 @@ describe('options are validated once, in the constructor', () => {
   test('the constructor does no I/O: a missing bwrap only matters at open', async () => {
     const runner = new LocalSandboxRunner({ isolation: 'bwrap', bwrapPath: '/nonexistent/bwrap' });
     await expect(runner.open({ executionId: 'x', language: 'python', dependencies: [], env: {}, signal: signal() })).rejects.toMatchObject({
-      code: 'SANDBOX_OPEN_FAILED',
+      code: 'TEST_PRESET_UNAVAILABLE',
+      message: expect.stringContaining('/nonexistent/bwrap'),
     });
   });
 
@@ -71,7 +72,7 @@ describe('the environment is an explicit allowlist', () => {
         expect(names).toEqual(expect.arrayContaining(['PATH', 'HOME', 'LANG', 'FROM_RUNNER', 'FROM_OPEN', 'FROM_RUN']));
         expect(result.stdout).not.toContain('PTC_TEST_HOST_ONLY');
         // Only the allowlist, what the runner adds on purpose, and what the shell itself sets.
-        const allowed = new Set(['PATH', 'HOME', 'LANG', 'TMPDIR', 'PYTHONDONTWRITEBYTECODE', 'FROM_RUNNER', 'FROM_OPEN', 'FROM_RUN', 'PWD', 'SHLVL', 'OLDPWD', '_']);
+        const allowed = new Set(['PATH', 'HOME', 'LANG', 'TMPDIR', 'PYTHONDONTWRITEBYTECODE', 'PYTEST_DISABLE_PLUGIN_AUTOLOAD', 'FROM_RUNNER', 'FROM_OPEN', 'FROM_RUN', 'PWD', 'SHLVL', 'OLDPWD', '_']);
         expect(names.filter((name) => !allowed.has(name))).toEqual([]);
       } finally {
         await session.close();

@@ -31,6 +31,8 @@ export interface EnsureDependenciesOptions {
   readonly installTimeoutMs: number;
   readonly signal: AbortSignal;
   readonly execute: InstallCommand;
+  /** The interpreter the tests run with, already resolved (the runner's preflight); else found by running python3. */
+  readonly python?: string;
 }
 
 const COMPLETE_MARKER = '.ptc-complete';
@@ -150,7 +152,7 @@ async function install(options: EnsureDependenciesOptions, ecosystem: Ecosystem,
     if (ecosystem === 'python') {
       // pip through the interpreter itself, not a version-manager shim: pyenv's shim re-runs
       // `pyenv rehash` after `-m pip install`, which fails (exit 1) on a read-only system.
-      const python = await resolvePython(options, staging, signal, remainingMs(), timedOut);
+      const python = options.python ?? (await resolvePython(options, staging, signal, remainingMs(), timedOut));
       argv = [python, '-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-warn-script-location', '--target', join(staging, 'site-packages'), ...specs];
     } else {
       await writeFile(join(staging, 'package.json'), `${JSON.stringify({ name: 'ptc-agent-dependencies', private: true }, null, 2)}\n`);
