@@ -1,6 +1,6 @@
 import type { ArtifactBundle } from './bundle.js';
 import type { Cache, CacheCallOptions } from './contracts/cache.js';
-import type { SandboxOpenSpec, SandboxRunner, SandboxSession } from './contracts/sandbox-runner.js';
+import type { SandboxOpenSpec, SandboxPreflightSpec, SandboxRunner, SandboxSession } from './contracts/sandbox-runner.js';
 
 /**
  * The adapters an agent uses when its options name none: `LocalSandboxRunner` and an in-memory
@@ -12,8 +12,16 @@ export class DefaultRunner implements SandboxRunner {
   private runner: Promise<SandboxRunner> | undefined;
 
   open(spec: SandboxOpenSpec): Promise<SandboxSession> {
+    return this.load().then((runner) => runner.open(spec));
+  }
+
+  preflight(spec: SandboxPreflightSpec): Promise<void> {
+    return this.load().then((runner) => runner.preflight?.(spec));
+  }
+
+  private load(): Promise<SandboxRunner> {
     this.runner ??= import('./runners/local.js').then(({ LocalSandboxRunner }) => new LocalSandboxRunner());
-    return this.runner.then((runner) => runner.open(spec));
+    return this.runner;
   }
 }
 

@@ -64,6 +64,7 @@ export type {
   SandboxRunner,
   SandboxSession,
   SandboxOpenSpec,
+  SandboxPreflightSpec,
   SandboxFile,
   RunOptions,
   CommandResult,

@@ -18,6 +18,14 @@ export interface SandboxOpenSpec {
   readonly onWarning?: (code: string, message: string) => void;
 }
 
+/** What `preflight` checks the toolchain for: the same fields `open` gets, without creating anything. */
+export interface SandboxPreflightSpec {
+  readonly language: Language;
+  readonly dependencies: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly signal: AbortSignal;
+}
+
 export interface DependenciesInstalledInfo {
   count: number;
   durationMs: number;
@@ -85,11 +93,18 @@ export interface SandboxSession {
  * (`ptc-agent/daytona`), `FakeSandboxRunner` (`ptc-agent/testing`), or your own.
  *
  * `open` creates the workspace and installs the dependencies; it throws a `SandboxError`
- * (`SANDBOX_OPEN_FAILED`, `DEPENDENCY_INSTALL_FAILED`) on failure and honours `spec.signal`,
- * releasing whatever it had created.
+ * (`SANDBOX_OPEN_FAILED`, `DEPENDENCY_INSTALL_FAILED`, `TEST_PRESET_UNAVAILABLE`) on failure and
+ * honours `spec.signal`, releasing whatever it had created.
  */
 export interface SandboxRunner {
   /** Stable identity, e.g. `local`, `daytona`. */
   readonly id: string;
+  /**
+   * Optional: checks, without creating a session, that what a language's tests need is there
+   * (interpreter, test framework, loaders, jail and limit tools), and rejects with a `SandboxError`
+   * `TEST_PRESET_UNAVAILABLE` naming what is missing. The agent awaits it before the first model
+   * call, so a broken setup costs no paid generation. Cache the answer: it is called every run.
+   */
+  preflight?(spec: SandboxPreflightSpec): Promise<void>;
   open(spec: SandboxOpenSpec): Promise<SandboxSession>;
 }

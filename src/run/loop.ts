@@ -52,7 +52,12 @@ export async function runPlan(context: RunContext, input: RunInput): Promise<Art
     record.queuedMs = performance.now() - queuedAt;
     // Re-arming the timer costs more than a sub-millisecond wait is worth.
     if (record.queuedMs >= 1) scope.extendDeadline(record.queuedMs);
-    if (plan.enableTesting) scope.open((signal) => openSandbox(context, record, signal));
+    if (plan.enableTesting) {
+      const dependencies = [...new Set([...context.preset.requiredDependencies, ...plan.dependencies])];
+      // A missing toolchain must cost no paid generation: checked (and cached by the runner) first.
+      if (options.runner.preflight) await scope.guard(options.runner.preflight({ language: plan.language, dependencies, env: options.sandboxEnv, signal: scope.signal }));
+      scope.open((signal) => openSandbox(context, record, dependencies, signal));
+    }
     outcome = await iterate(context, record, scope);
   } catch (error) {
     outcome = { stopReason: 'sandbox_failed', error: context.errorInfo(error, 'SANDBOX_FAILED') };
@@ -83,10 +88,9 @@ function stoppedBy(context: RunContext, reason: Error, fallback: Outcome): Outco
   return { stopReason: 'cancelled', error: context.errorInfo(reason, 'ABORTED') };
 }
 
-async function openSandbox(context: RunContext, record: RunRecord, signal: AbortSignal) {
-  const { options, plan, preset } = context;
+async function openSandbox(context: RunContext, record: RunRecord, dependencies: readonly string[], signal: AbortSignal) {
+  const { options, plan } = context;
   const started = performance.now();
-  const dependencies = [...new Set([...preset.requiredDependencies, ...plan.dependencies])];
   const session = await options.runner.open({
     executionId: plan.executionId,
     language: plan.language,

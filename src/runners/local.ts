@@ -8,6 +8,7 @@ import type {
   RunOptions,
   SandboxFile,
   SandboxOpenSpec,
+  SandboxPreflightSpec,
   SandboxRunner,
   SandboxSession,
 } from '../contracts/sandbox-runner.js';
@@ -262,12 +263,20 @@ export class LocalSandboxRunner implements SandboxRunner {
    * with `TEST_PRESET_UNAVAILABLE` naming what is missing and how to install it. Call it at
    * start-up to fail before any work is accepted; `open` does the same check (once per runner).
    */
-  async preflight(language: Language, options: { signal?: AbortSignal; env?: Readonly<Record<string, string>> } = {}): Promise<void> {
-    const signal = options.signal ?? new AbortController().signal;
+  /**
+   * Checks the toolchain of a language (see above) without opening a session: the agent calls it
+   * before the first model call. `preflight('python')` is short for no dependencies, no env.
+   */
+  async preflight(target: Language | Partial<SandboxPreflightSpec> & { language: Language }): Promise<void> {
+    const spec = typeof target === 'string' ? { language: target } : target;
+    const signal = spec.signal ?? new AbortController().signal;
     throwIfAborted(signal);
     const host = await raceAbort(this.host(), signal);
-    const toolchain = await raceAbort(this.toolchain(host, language, this.baseEnvironment(language, options.env ?? {})), signal);
-    if (toolchain.pytestProblem !== undefined) throw unavailable(toolchain.pytestProblem);
+    const toolchain = await raceAbort(this.toolchain(host, spec.language, this.baseEnvironment(spec.language, spec.env ?? {})), signal);
+    // A plan that installs pytest itself brings what the interpreter lacks.
+    if (toolchain.pytestProblem !== undefined && !(spec.dependencies ?? []).some((dependency) => PYTEST_SPEC.test(dependency.trim()))) {
+      throw unavailable(toolchain.pytestProblem);
+    }
   }
 
   async open(spec: SandboxOpenSpec): Promise<SandboxSession> {
@@ -289,7 +298,6 @@ export class LocalSandboxRunner implements SandboxRunner {
       if (!host.bwrap && this.options.isolation === 'auto') {
         spec.onWarning?.('ISOLATION_NONE', 'bubblewrap (bwrap) is not usable on this machine: the tests ran WITHOUT a filesystem/network jail, only with resource limits and an explicit environment');
       }
-      if (!host.prlimit) spec.onWarning?.('LIMITS_NONE', `${this.options.prlimitPath} was not found: CPU, memory, process and file-size limits were NOT applied; only the wall-clock timeout was`);
       await mkdir(this.options.workspaceRoot, { recursive: true });
       workspaceDirectory = await realpath(await mkdtemp(join(this.options.workspaceRoot, 'ptc-workspace-')));
       const scratch = join(workspaceDirectory, '.ptc', 'tmp');
