@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { ArtifactBundle } from './bundle.js';
 import { cacheKey as computeCacheKey } from './cache-key.js';
 import type { PTCEmitterEvents, PTCEventMap, PTCEventName, PTCStreamItem } from './events.js';
-import { PTCAbortError, PTCError, PTCTimeoutError } from './errors.js';
+import { PlanValidationError, PTCAbortError, PTCError, PTCTimeoutError } from './errors.js';
 import { Semaphore, raceAbort } from './internal/async.js';
 import { Redactor } from './internal/redact.js';
 import { durationMs } from './internal/validate.js';
@@ -109,7 +109,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
    * an agent already closed (`PTCError` with code `AGENT_CLOSED`).
    */
   async execute(planInput: PlanInput | Plan, options: ExecuteOptions = {}): Promise<ArtifactBundle> {
-    const plan = parsePlan(planInput);
+    const plan = this.parse(planInput);
     this.assertOpen();
     return this.track(this.executePlan(plan, this.withLifetime(options.signal), undefined));
   }
@@ -137,6 +137,19 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
     return this.close();
   }
 
+  /**
+   * `parsePlan`, with secrets scrubbed from the error: a plan from the network can carry a key in
+   * a field name or value, and validation messages quote both.
+   */
+  private parse(planInput: PlanInput | Plan): Plan {
+    try {
+      return parsePlan(planInput);
+    } catch (error) {
+      if (!(error instanceof PlanValidationError) || this.redactor.size === 0) throw error;
+      throw new PlanValidationError(error.issues.map((issue) => ({ path: this.redactor.text(issue.path), message: this.redactor.text(issue.message) })));
+    }
+  }
+
   private assertOpen(): void {
     if (this.closing) throw new PTCError('AGENT_CLOSED', 'the agent is closed: create a new PTCAgent to run more plans');
   }
@@ -160,7 +173,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
    * whose writes do not throw on a closed connection should pass a signal tied to it.
    */
   async *stream(planInput: PlanInput | Plan, options: ExecuteOptions = {}): AsyncGenerator<PTCStreamItem, void, undefined> {
-    const plan = parsePlan(planInput);
+    const plan = this.parse(planInput);
     this.assertOpen();
     const items: PTCStreamItem[] = [];
     let wake: (() => void) | undefined;
@@ -223,7 +236,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
 
   /** The cache key of a plan for this agent's generator and presets. */
   cacheKeyFor(planInput: PlanInput | Plan): string {
-    const plan = parsePlan(planInput);
+    const plan = this.parse(planInput);
     return computeCacheKey(plan, { generatorId: this.options.generator.id, testPresetId: this.testPresetFor(plan.language).id });
   }
 

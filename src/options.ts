@@ -3,8 +3,9 @@ import type { CodeGenerator } from './contracts/code-generator.js';
 import type { SandboxRunner } from './contracts/sandbox-runner.js';
 import { DefaultCache, DefaultRunner } from './defaults.js';
 import type { Language } from './plan.js';
-import { DEFAULT_TEST_PRESETS, type TestPreset } from './reports/presets.js';
-import { durationMs, positiveInteger } from './internal/validate.js';
+import { DEFAULT_TEST_PRESETS, TestPresetSchema, type TestPreset } from './reports/presets.js';
+import { durationMs, positiveInteger, rejectUnknownKeys } from './internal/validate.js';
+import { LANGUAGES } from './plan.js';
 
 export interface FileLimitOptions {
   /** @default 200 */
@@ -55,8 +56,30 @@ export type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPres
 
 
 /** Validates options once, eagerly: a bad option throws a TypeError naming it. */
+const OPTION_NAMES = [
+  'generator', 'runner', 'cache', 'maxConcurrent', 'defaultTimeoutMs', 'testTimeoutMs', 'cacheTimeoutMs',
+  'closeTimeoutMs', 'testPresets', 'fileLimits', 'sandboxEnv', 'secrets',
+] as const satisfies readonly (keyof PTCAgentOptions)[];
+const FILE_LIMIT_NAMES = ['maxFiles', 'maxFileBytes', 'maxTotalBytes'] as const satisfies readonly (keyof FileLimitOptions)[];
+/** Shorter secrets would redact ordinary words (and the Redactor would ignore them). */
+export const MIN_SECRET_CHARS = 8;
+
 export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
   if (!options || typeof options !== 'object') throw new TypeError('PTCAgent options are required');
+  rejectUnknownKeys('PTCAgent', options, OPTION_NAMES);
+  if (options.fileLimits !== undefined) {
+    if (!options.fileLimits || typeof options.fileLimits !== 'object') throw new TypeError('fileLimits must be an object');
+    rejectUnknownKeys('PTCAgent fileLimits', options.fileLimits, FILE_LIMIT_NAMES);
+  }
+  if (options.secrets !== undefined) {
+    if (!Array.isArray(options.secrets)) throw new TypeError('secrets must be an array of strings');
+    for (const [index, secret] of options.secrets.entries()) {
+      if (typeof secret !== 'string') throw new TypeError(`secrets[${index}] must be a string, got ${typeof secret}`);
+      if (secret.length < MIN_SECRET_CHARS) {
+        throw new TypeError(`secrets[${index}] is shorter than ${MIN_SECRET_CHARS} characters: it would scrub ordinary words, so it is refused rather than silently ignored`);
+      }
+    }
+  }
   const { generator } = options;
   const runner = options.runner ?? new DefaultRunner();
   if (!generator || typeof generator.generate !== 'function' || typeof generator.id !== 'string') {
@@ -83,7 +106,7 @@ export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
     testTimeoutMs: durationMs('testTimeoutMs', options.testTimeoutMs, 120_000),
     cacheTimeoutMs: durationMs('cacheTimeoutMs', options.cacheTimeoutMs, 1_000),
     closeTimeoutMs: durationMs('closeTimeoutMs', options.closeTimeoutMs, 10_000),
-    testPresets: { ...DEFAULT_TEST_PRESETS, ...options.testPresets },
+    testPresets: resolveTestPresets(options.testPresets),
     fileLimits: {
       maxFiles: positiveInteger('fileLimits.maxFiles', limits.maxFiles, 200),
       maxFileBytes: positiveInteger('fileLimits.maxFileBytes', limits.maxFileBytes, 1_048_576),
@@ -93,3 +116,20 @@ export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
   };
 }
 
+/** Built-in presets with `overrides` over them, each override checked in full (it is data from a user). */
+function resolveTestPresets(overrides: PTCAgentOptions['testPresets']): Record<Language, TestPreset> {
+  if (overrides === undefined) return { ...DEFAULT_TEST_PRESETS };
+  if (!overrides || typeof overrides !== 'object') throw new TypeError('testPresets must be an object keyed by language');
+  rejectUnknownKeys('PTCAgent testPresets', overrides, LANGUAGES);
+  const presets = { ...DEFAULT_TEST_PRESETS };
+  for (const [language, preset] of Object.entries(overrides) as [Language, unknown][]) {
+    const parsed = TestPresetSchema.safeParse(preset);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new TypeError(`testPresets.${language}.${issue.path.join('.')}: ${issue.message}`);
+    }
+    if (parsed.data.language !== language) throw new TypeError(`testPresets.${language}.language is ${parsed.data.language}; it must be ${language}`);
+    presets[language] = preset as TestPreset;
+  }
+  return presets;
+}

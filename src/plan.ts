@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { PlanValidationError } from './errors.js';
 import { isSafeRelativePath, normalizeRelativePath } from './internal/paths.js';
+import { closest } from './internal/validate.js';
 
 export const LANGUAGES = ['python', 'javascript', 'typescript'] as const;
 export const LanguageSchema = z.enum(LANGUAGES);
@@ -31,7 +32,7 @@ export const DependencySchema = z
   .regex(DEPENDENCY_PATTERN, { error: 'must be a package spec such as "requests" or "lodash@^4"' });
 
 /** A file the user supplies (an acceptance test): the model sees it and may never change it. */
-export const PlanFileSchema = z.object({
+export const PlanFileSchema = z.strictObject({
   path: z.string().min(1).max(1024).refine(isSafeRelativePath, {
     error: 'must be a relative path inside the project (no "..", no absolute or drive paths, no control characters)',
   }),
@@ -40,7 +41,7 @@ export const PlanFileSchema = z.object({
 export type PlanFile = z.infer<typeof PlanFileSchema>;
 
 export const BudgetSchema = z
-  .object({
+  .strictObject({
     /** Stop once input + output tokens of the run reach this. */
     maxTokens: z.int().positive().optional(),
     /** Stop once the run's known cost in USD reaches this. */
@@ -90,7 +91,8 @@ const JsonRecordSchema = z.record(z.string(), z.unknown()).superRefine((value, c
   if (problem !== undefined) context.addIssue({ code: 'custom', message: `must be plain JSON: it ${problem}` });
 });
 
-export const PlanSchema = z.object({
+/** Unknown keys are refused (a misspelt `maxIteration` must not fall back to the default). */
+export const PlanSchema = z.strictObject({
   /** Generated (a UUID) when missing. Echoed in every event and in the bundle. */
   executionId: z
     .string()
@@ -143,10 +145,20 @@ export function parsePlan(input: unknown): Plan {
     throw new PlanValidationError(
       result.error.issues.map((issue) => ({
         path: issue.path.map(String).join('.'),
-        message: issue.message,
+        message: issue.code === 'unrecognized_keys' ? unknownKeysMessage(issue.keys, issue.path) : issue.message,
       })),
     );
   }
   const plan = result.data;
   return { ...plan, executionId: plan.executionId ?? randomUUID() };
+}
+
+function unknownKeysMessage(keys: readonly string[], path: readonly PropertyKey[]): string {
+  const known = Object.keys(path.length === 0 ? PlanSchema.shape : path[0] === 'budget' ? BudgetSchema.unwrap().shape : PlanFileSchema.shape);
+  return keys
+    .map((key) => {
+      const suggestion = closest(key, known);
+      return `unknown field ${JSON.stringify(key)}${suggestion === undefined ? '' : ` (did you mean ${JSON.stringify(suggestion)}?)`}`;
+    })
+    .join('; ');
 }

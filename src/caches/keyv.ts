@@ -6,7 +6,10 @@ import type { Cache, CacheCallOptions } from '../contracts/cache.js';
 import { PTCError, PTCTimeoutError } from '../errors.js';
 import { abortReason, throwIfAborted, withTimeout } from '../internal/async.js';
 import { trimMiddle } from '../internal/text.js';
-import { durationMs, positiveInteger } from '../internal/validate.js';
+import { durationMs, positiveInteger, rejectUnknownKeys } from '../internal/validate.js';
+
+/** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
+const KEYV_CACHE_OPTION_NAMES = ['keyv', 'namespace', 'maxEntries', 'operationTimeoutMs', 'onWarning'] as const satisfies readonly (keyof KeyvCacheOptions)[];
 
 /** What a `KeyvCache` reports instead of throwing from `get`. JSON-safe, like the agent's `warning` event. */
 export interface CacheWarning {
@@ -130,6 +133,7 @@ export class KeyvCache implements Cache {
 
   constructor(options: KeyvCacheOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    rejectUnknownKeys('KeyvCache', options, KEYV_CACHE_OPTION_NAMES);
     if (options.keyv !== undefined && !isKeyvLike(options.keyv)) {
       throw new TypeError('keyv must be a Keyv instance (with get, set and delete)');
     }

@@ -2,13 +2,16 @@ import { createClient, createKeyv, type RedisClientType } from '@keyv/redis';
 import { PTCError } from '../errors.js';
 import { raceAbort, withTimeout } from '../internal/async.js';
 import { Redactor } from '../internal/redact.js';
-import { durationMs } from '../internal/validate.js';
+import { durationMs, rejectUnknownKeys } from '../internal/validate.js';
 import {
   DEFAULT_CACHE_NAMESPACE,
   describeCacheError,
   KeyvCache,
   type CacheWarning,
 } from './keyv.js';
+
+/** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
+const CREATE_REDIS_CACHE_OPTION_NAMES = ['namespace', 'connectTimeoutMs', 'operationTimeoutMs', 'reconnectAttempts', 'retryIntervalMs', 'errorWarningIntervalMs', 'onWarning'] as const satisfies readonly (keyof RedisCacheOptions)[];
 
 export type { CacheWarning, KeyvCacheOptions } from './keyv.js';
 
@@ -210,6 +213,7 @@ export class RedisCache extends KeyvCache {
  */
 export function createRedisCache(urlOrClient: string | RedisClientType, options: RedisCacheOptions = {}): RedisCache {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  rejectUnknownKeys('createRedisCache', options, CREATE_REDIS_CACHE_OPTION_NAMES);
   const namespace = options.namespace ?? DEFAULT_CACHE_NAMESPACE;
   if (typeof namespace !== 'string' || namespace.length === 0) throw new TypeError('namespace must be a non-empty string');
   const connectTimeoutMs = durationMs('connectTimeoutMs', options.connectTimeoutMs, 1_000);

@@ -20,7 +20,7 @@ import { GenerationError } from '../errors.js';
 import { abortReason, throwIfAborted } from '../internal/async.js';
 import { canonicalJson } from '../internal/canonical-json.js';
 import { Redactor } from '../internal/redact.js';
-import { durationMs, positiveInteger } from '../internal/validate.js';
+import { durationMs, positiveInteger, rejectUnknownKeys } from '../internal/validate.js';
 import { configurationDigest } from './identity.js';
 import { CHARS_PER_TOKEN, ProgressReporter, totalUsage, type CallUsage, type ModelPricing } from './accounting.js';
 import { buildGenerationPrompt, buildRetryNote, resolvePromptLimits, type GenerationPrompt, type PromptLimits } from './prompts.js';
@@ -35,6 +35,9 @@ import {
   WRITE_FILES_TOOL_NAME,
   type WriteFilesAnswer,
 } from './write-files.js';
+
+/** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
+const AI_SDK_CODE_GENERATOR_OPTION_NAMES = ['model', 'maxOutputTokens', 'temperature', 'topP', 'topK', 'seed', 'providerOptions', 'systemPrompt', 'toolChoice', 'pricing', 'maxRetries', 'timeoutMs', 'chunkTimeoutMs', 'promptLimits'] as const satisfies readonly (keyof AiSdkCodeGeneratorOptions)[];
 
 export { WRITE_FILES_TOOL_NAME, WriteFilesInputSchema, type WriteFilesInput } from './write-files.js';
 
@@ -477,6 +480,8 @@ function resolvePricing(pricing: AiSdkPricing | undefined): ModelPricing | undef
 }
 
 function resolveOptions(options: AiSdkCodeGeneratorOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('AiSdkCodeGenerator: options must be an object');
+  rejectUnknownKeys('AiSdkCodeGenerator', options, AI_SDK_CODE_GENERATOR_OPTION_NAMES);
   if (typeof options.model === 'string') {
     throw new TypeError('model must be a model object from an AI SDK provider, e.g. openai("gpt-5"), not the string id');
   }

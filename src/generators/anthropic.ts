@@ -18,7 +18,7 @@ import type {
 import { GenerationError } from '../errors.js';
 import { abortReason, delay, throwIfAborted } from '../internal/async.js';
 import { Redactor } from '../internal/redact.js';
-import { durationMs, nonNegativeInteger, positiveInteger } from '../internal/validate.js';
+import { durationMs, nonNegativeInteger, positiveInteger, rejectUnknownKeys } from '../internal/validate.js';
 import { configurationDigest } from './identity.js';
 // One abortable wait for the whole library; it lives with the testing kit, which needs it too.
 import { CHARS_PER_TOKEN, ProgressReporter, totalUsage, type CallUsage, type ModelPricing } from './accounting.js';
@@ -34,6 +34,9 @@ import {
   WRITE_FILES_TOOL_NAME,
   type WriteFilesAnswer,
 } from './write-files.js';
+
+/** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
+const ANTHROPIC_CODE_GENERATOR_OPTION_NAMES = ['model', 'maxTokens', 'apiKey', 'baseURL', 'client', 'pricing', 'systemPrompt', 'toolChoice', 'effort', 'maxRetries', 'requestTimeoutMs', 'streamRetries', 'streamRetryDelayMs', 'streamIdleTimeoutMs', 'promptLimits'] as const satisfies readonly (keyof AnthropicCodeGeneratorOptions)[];
 
 export { WRITE_FILES_TOOL_NAME, WriteFilesInputSchema, type WriteFilesInput } from './write-files.js';
 export type { ModelPricing } from './accounting.js';
@@ -472,8 +475,9 @@ function isPermanentFailure(error: unknown): boolean {
   if (error instanceof Anthropic.APIError && typeof error.status === 'number') {
     return PERMANENT_HTTP_STATUSES.has(error.status);
   }
-  // The SDK found no credentials anywhere (a plain Error).
-  return error instanceof Error && !(error instanceof Anthropic.AnthropicError) && /authentication method/i.test(error.message);
+  // The SDK found no credentials anywhere: a plain Error, which the streaming helper re-throws
+  // wrapped in an AnthropicError. Retrying would spend the run's time repeating it.
+  return error instanceof Error && !(error instanceof Anthropic.APIError) && /could not resolve authentication method/i.test(error.message);
 }
 
 function describeError(error: unknown): string {
@@ -502,6 +506,8 @@ function isMessagesClient(value: unknown): value is Anthropic {
 }
 
 function resolveOptions(options: AnthropicCodeGeneratorOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('AnthropicCodeGenerator: options must be an object');
+  rejectUnknownKeys('AnthropicCodeGenerator', options, ANTHROPIC_CODE_GENERATOR_OPTION_NAMES);
   const model = options.model ?? DEFAULT_ANTHROPIC_MODEL;
   if (typeof model !== 'string' || model.trim() === '' || model !== model.trim()) {
     throw new TypeError('model must be a non-empty model id without surrounding spaces');

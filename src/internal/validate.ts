@@ -31,3 +31,38 @@ export function durationMs(name: string, value: unknown, fallback: number, minim
   }
   return value;
 }
+
+/**
+ * Refuses option names a component does not know, naming the closest known one: a misspelt
+ * option (`maxConcurent`) silently falling back to its default is a bug that costs paid runs.
+ * @throws TypeError
+ */
+export function rejectUnknownKeys(component: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const suggestion = closest(key, known);
+    throw new TypeError(`${component}: unknown option ${JSON.stringify(key)}${suggestion === undefined ? '' : ` (did you mean ${JSON.stringify(suggestion)}?)`}`);
+  }
+}
+
+/** The known name nearest to `name` by edit distance, when it is near enough to be a typo. */
+export function closest(name: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (!best || distance < best.distance) best = { name: candidate, distance };
+  }
+  return best && best.distance <= Math.max(2, Math.floor(best.name.length / 3)) ? best.name : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

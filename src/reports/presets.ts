@@ -1,4 +1,6 @@
-import type { Language } from '../plan.js';
+import { z } from 'zod';
+import { isSafeRelativePath } from '../internal/paths.js';
+import { LanguageSchema, type Language } from '../plan.js';
 
 /** What an exit code of the test command means, beyond what the JUnit report says. */
 export interface ExitCodeRule {
@@ -187,3 +189,30 @@ export const DEFAULT_TEST_PRESETS: Readonly<Record<Language, TestPreset>> = {
   javascript: JAVASCRIPT_NODE_TEST,
   typescript: TYPESCRIPT_NODE_TEST,
 };
+
+const ArgvSchema = z.array(z.string().min(1).refine((part) => !part.includes('\u0000'), { error: 'must not contain NUL' })).min(1);
+const SafePath = z.string().refine(isSafeRelativePath, { error: 'must be a safe relative path' });
+
+/**
+ * What a preset passed through `PTCAgent`'s `testPresets` must look like; checked when the agent
+ * is built, so a malformed one fails there with the field named, not every run later.
+ */
+export const TestPresetSchema = z.strictObject({
+  id: z.string().min(1).max(200),
+  language: LanguageSchema,
+  framework: z.string().min(1).max(200),
+  command: ArgvSchema,
+  appendTestFiles: z.boolean(),
+  reportPath: SafePath,
+  requiredDependencies: z.array(z.string().min(1)),
+  reportsFilesAsCases: z.boolean().optional(),
+  exitCodes: z.record(z.string().regex(/^\d+$/), z.strictObject({ outcome: z.enum(['tests', 'no_tests', 'error']), meaning: z.string() })),
+  conventions: z.string(),
+  acceptance: z
+    .strictObject({
+      command: ArgvSchema,
+      env: z.record(z.string(), z.string()).optional(),
+      configFiles: z.array(z.strictObject({ path: SafePath, content: z.string() })).optional(),
+    })
+    .optional(),
+});

@@ -36,7 +36,7 @@ import { PTCTimeoutError, SandboxError, isPTCError } from '../errors.js';
 import { abortReason, raceAbort, throwIfAborted, withTimeout } from '../internal/async.js';
 import { normalizeRelativePath } from '../internal/paths.js';
 import { Redactor } from '../internal/redact.js';
-import { durationMs } from '../internal/validate.js';
+import { durationMs, rejectUnknownKeys } from '../internal/validate.js';
 import { tail } from '../internal/text.js';
 import type { Language } from '../plan.js';
 import {
@@ -49,6 +49,9 @@ import {
   wrapScriptFile,
   type FramedOutput,
 } from './daytona/command-script.js';
+
+/** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
+const DAYTONA_SANDBOX_RUNNER_OPTION_NAMES = ['apiKey', 'apiUrl', 'target', 'client', 'snapshot', 'image', 'resources', 'autoStopIntervalMinutes', 'autoDeleteIntervalMinutes', 'labels', 'sandboxParams', 'createTimeoutMs', 'deleteTimeoutMs', 'requestTimeoutMs', 'installTimeoutMs', 'commandGraceMs', 'retries', 'retryDelayMs', 'useDeprecatedPolling', 'workspaceDir', 'maxOutputBytes', 'maxReadBytes', 'extraDependencies', 'installCommand', 'onWarning'] as const satisfies readonly (keyof DaytonaSandboxRunnerOptions)[];
 
 /** Label on every sandbox this runner creates; `sweepOrphans` deletes only sandboxes that carry it. */
 export const DAYTONA_MARKER_LABEL = 'ptc-agent';
@@ -259,6 +262,7 @@ export class DaytonaSandboxRunner implements SandboxRunner {
 
   constructor(options: DaytonaSandboxRunnerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('DaytonaSandboxRunner: options must be an object');
+    rejectUnknownKeys('DaytonaSandboxRunner', options, DAYTONA_SANDBOX_RUNNER_OPTION_NAMES);
     const connectionKeys = (['apiKey', 'apiUrl', 'target', 'useDeprecatedPolling'] as const).filter((key) => options[key] !== undefined);
     if (options.client !== undefined) {
       if (typeof options.client !== 'object' || typeof options.client.create !== 'function') {

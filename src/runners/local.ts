@@ -40,7 +40,10 @@ import {
   withPytestPlugins,
 } from './local/toolchain.js';
 import { Workspace } from './local/workspace.js';
-import { durationMs, positiveInteger } from '../internal/validate.js';
+import { durationMs, positiveInteger, rejectUnknownKeys } from '../internal/validate.js';
+
+/** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
+const LOCAL_SANDBOX_RUNNER_OPTION_NAMES = ['isolation', 'workspaceRoot', 'cacheDirectory', 'installTimeoutMs', 'maxCpuSeconds', 'maxMemoryBytes', 'maxProcesses', 'maxFileSizeBytes', 'maxOutputBytes', 'maxReadFileBytes', 'env', 'path', 'locale', 'readOnlyPaths', 'inheritPackageManagerConfig', 'installEnv', 'requireTypeScriptLoader', 'bwrapPath', 'prlimitPath', 'onWarning'] as const satisfies readonly (keyof LocalSandboxRunnerOptions)[];
 
 export type LocalIsolation = 'auto' | 'bwrap' | 'none';
 
@@ -184,6 +187,7 @@ function environment(value: unknown, name: string): Readonly<Record<string, stri
 
 function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('LocalSandboxRunner: options must be an object');
+  rejectUnknownKeys('LocalSandboxRunner', options, LOCAL_SANDBOX_RUNNER_OPTION_NAMES);
   const isolation = options.isolation ?? 'auto';
   if (isolation !== 'auto' && isolation !== 'bwrap' && isolation !== 'none') {
     throw new TypeError(`LocalSandboxRunner: options.isolation must be 'auto', 'bwrap' or 'none', got ${String(isolation)}`);
