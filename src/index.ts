@@ -100,3 +100,4 @@ export { verifyBundle, type VerifyBundleOptions, type VerifyResult } from './ver
 export { normalizeRelativePath, isSafeRelativePath } from './internal/paths.js';
 export { KeyvCache, DEFAULT_CACHE_NAMESPACE, type KeyvCacheOptions, type CacheWarning, type CacheEntry } from './caches/keyv.js';
 export { LocalSandboxRunner, type LocalSandboxRunnerOptions, type LocalIsolation } from './runners/local.js';
+export { toSSEResponse, toSSEStream, sendSSE, formatSSEEvent, type SSEOptions, type SSESource } from './serve/sse.js';

@@ -10,14 +10,10 @@
  *
  * Shared by the ROMA server and the queue workers.
  */
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
 // Only the package's public entry points (what a user imports as ptc-agent, ptc-agent/testing, …),
 // so the example keeps working whatever the core does inside.
 import {
-  GeneratedFileSchema,
-  GenerationError,
   KeyvCache,
   PTCAgent,
   type Cache,
@@ -27,7 +23,7 @@ import {
   type GenerationResult,
   type SandboxRunner,
 } from '../../src/index.js';
-import { ScriptedCodeGenerator, type ScriptedStep } from '../../src/testing/index.js';
+import { ScriptedCodeGenerator, loadGeneratorScript, scriptByIteration, type ScriptedStep } from '../../src/testing/index.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -58,38 +54,9 @@ export interface SetupOptions {
 /** The script the example ships: a calculator that passes its tests at once. */
 export const DEFAULT_SCRIPT_PATH = fileURLToPath(new URL('./script.example.json', import.meta.url));
 
-/**
- * `PTC_SCRIPT`: a JSON array with one entry per iteration (the last repeats). An entry is a list
- * of files (`{ path, content, kind?, language?, description? }`), or `{ "error": "…" }` to make
- * that iteration's generation fail (`"retryable": true` to let the next iteration try again).
- */
-const ScriptSchema = z
-  .array(
-    z.union([
-      z.array(GeneratedFileSchema).min(1, { error: 'an iteration needs at least one file' }),
-      z.object({ error: z.string().min(1), retryable: z.boolean().default(false) }),
-    ]),
-  )
-  .min(1, { error: 'the script needs at least one iteration' });
-
-export async function loadScript(path: string): Promise<ScriptedStep[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new TypeError(`PTC_SCRIPT: cannot read ${path}: ${(error as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new TypeError(`PTC_SCRIPT: ${path} is not JSON: ${(error as Error).message}`);
-  }
-  const parsed = ScriptSchema.safeParse(json);
-  if (!parsed.success) throw new TypeError(`PTC_SCRIPT: ${path} is not a valid script:\n${z.prettifyError(parsed.error)}`);
-  return parsed.data.map((entry) =>
-    Array.isArray(entry) ? { files: entry } : { error: new GenerationError(entry.error, { retryable: entry.retryable }) },
-  );
+/** `PTC_SCRIPT`: a generator script file (see `GeneratorScriptFileSchema` in ptc-agent/testing). */
+export function loadScript(path: string): Promise<ScriptedStep[]> {
+  return loadGeneratorScript(path, { label: 'PTC_SCRIPT' });
 }
 
 /**
@@ -102,7 +69,7 @@ class IterationScriptedGenerator implements CodeGenerator {
   private readonly inner: ScriptedCodeGenerator;
 
   constructor(steps: readonly ScriptedStep[], latencyMs: number) {
-    this.inner = new ScriptedCodeGenerator((request) => steps[Math.min(request.iteration - 1, steps.length - 1)]!, { latencyMs });
+    this.inner = new ScriptedCodeGenerator(scriptByIteration(steps), { latencyMs });
   }
 
   async generate(request: GenerationRequest, context: GenerationContext): Promise<GenerationResult> {

@@ -15,3 +15,10 @@ export { sandboxRunnerConformance, type SandboxRunnerConformanceOptions } from '
 export type { ConformanceTestFunction } from './conformance/types.js';
 export { codeGeneratorConformance, sampleGenerationRequest, type CodeGeneratorConformanceOptions } from './conformance/code-generator.js';
 export { cacheConformance, sampleBundle, type CacheConformanceOptions } from './conformance/cache.js';
+export {
+  GeneratorScriptFileSchema,
+  parseGeneratorScript,
+  loadGeneratorScript,
+  scriptByIteration,
+  type LoadGeneratorScriptOptions,
+} from './script-file.js';
