@@ -82,6 +82,8 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
   /** Aborted by `close()`: every run listens to it (through its own signal). */
   private readonly lifetime = new AbortController();
   private readonly running = new Set<Promise<unknown>>();
+  /** Cleanup that outlived its run (a sandbox still opening when the run ended). */
+  private readonly lingering = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
 
   constructor(options: PTCAgentOptions) {
@@ -117,7 +119,8 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
   /**
    * Stops accepting runs, lets in-flight and queued ones go on for up to `drainTimeoutMs`, then
    * cancels the rest (they resolve `cancelled` and close their sandboxes). Resolves once every run
-   * has resolved. Idempotent; also `await using agent = new PTCAgent(…)`.
+   * has resolved and cleanup that outlived a run (a sandbox still opening when it ended) is done,
+   * waiting at most `closeTimeoutMs` for the latter. Idempotent; also `await using`.
    */
   close(options: CloseOptions = {}): Promise<void> {
     const drainMs = durationMs('drainTimeoutMs', options.drainTimeoutMs, 0, 0);
@@ -129,6 +132,12 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
       }
       this.lifetime.abort(new PTCAbortError('the agent was closed'));
       await Promise.allSettled([...this.running]);
+      // Bounded like any close: an adapter whose open never lands must not hold shutdown forever.
+      if (this.lingering.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.allSettled([...this.lingering]), new Promise((resolve) => (timer = setTimeout(resolve, this.options.closeTimeoutMs)))]);
+        clearTimeout(timer);
+      }
     })();
     return this.closing;
   }
@@ -269,7 +278,16 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
       this.inFlightByKey.set(key, shared as Promise<ArtifactBundle>);
     }
     try {
-      const bundle = await runPlan(context(), { cache: key === undefined ? undefined : this.options.cache, queue: this.queue, callerSignal, deadline });
+      const bundle = await runPlan(context(), {
+        cache: key === undefined ? undefined : this.options.cache,
+        queue: this.queue,
+        callerSignal,
+        deadline,
+        linger: (cleanup) => {
+          this.lingering.add(cleanup);
+          void cleanup.finally(() => this.lingering.delete(cleanup));
+        },
+      });
       settleShared?.(bundle);
       return this.finish(bundle, observer, plan, bundle.fromCache ? 'cache' : undefined);
     } catch (error) {

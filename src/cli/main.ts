@@ -143,6 +143,8 @@ async function execute(io: CLIProcess, execution: Execution): Promise<number> {
     progress.line(`ptc-agent · generator ${terminalSafe(execution.generatorLabel, 200)} · local runner (isolation: ${isolation}) · ${execution.plan.language}`);
     bundle = await agent.execute(execution.plan, { signal: controller.signal });
   } finally {
+    // Waits for any cleanup that outlived the run (a sandbox still opening) before the process exits.
+    await agent.close();
     progress.stop();
     unsubscribe();
   }

@@ -31,6 +31,8 @@ export interface RunInput {
   readonly callerSignal: AbortSignal | undefined;
   /** When the run's clock already started (a twin that waited for a leader first). */
   readonly deadline: number | undefined;
+  /** Receives cleanup that outlives the run (a sandbox still opening), for a graceful shutdown to await. */
+  readonly linger?: (cleanup: Promise<void>) => void;
 }
 
 /** Longest message kept in a warning, an error or a problem told to the model. */

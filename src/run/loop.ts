@@ -66,6 +66,7 @@ export async function runPlan(context: RunContext, input: RunInput): Promise<Art
   // Closed before the bundle is built, so whatever closing reports is in it; the slot is held
   // until then, so `maxConcurrent` bounds sandboxes too.
   const closeProblem = await scope.close(options.closeTimeoutMs);
+  if (scope.lingering) input.linger?.(scope.lingering);
   release?.();
   if (closeProblem) context.warn('SANDBOX_FAILED', closeProblem);
   let bundle = record.bundle(context, outcome);

@@ -28,6 +28,11 @@ export class RunScope {
   private timeoutMs = 0;
   private readonly onCallerAbort: () => void;
   private opening: Promise<SandboxSession> | undefined;
+  /**
+   * Cleanup that goes on after `close` returned (an open still pending when the run ended): the
+   * run is over, but whoever shuts the process down (`agent.close()`) waits for it.
+   */
+  lingering: Promise<void> | undefined;
   private session: SandboxSession | undefined;
 
   constructor(private readonly callerSignal: AbortSignal | undefined) {
@@ -128,7 +133,7 @@ export class RunScope {
     if (!this.session) {
       // Nobody needs it any more: tell the open to stop, and close whatever it still lands.
       this.stop(new PTCAbortError('the run ended before the sandbox opened'));
-      this.opening.then((session) => session.close()).catch(() => {});
+      this.lingering = this.opening.then((session) => session.close()).catch(() => {});
       return undefined;
     }
     const session = this.session;

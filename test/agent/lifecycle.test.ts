@@ -42,6 +42,25 @@ describe('agent.close(): graceful shutdown', () => {
     expect(() => agent.close({ drainTimeoutMs: -1 })).toThrow(/drainTimeoutMs/);
   });
 
+  test('close() waits for a sandbox that was still opening when its run ended, and closes it', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const inner = new FakeSandboxRunner();
+    // An open that ignores its signal and lands after the run has ended.
+    const runner: SandboxRunner = { id: 'slow', open: async (spec) => gate.then(() => inner.open({ ...spec, signal: new AbortController().signal })) };
+    const agent = new PTCAgent({ generator: new ScriptedCodeGenerator([{ error: new GenerationError('bad key', { retryable: false }) }]), runner, cache: false });
+    const bundle = await agent.execute(PLAN);
+    expect(bundle.status).toBe('failure');
+    let closed = false;
+    const closing = agent.close().then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closed).toBe(false);
+    release();
+    await closing;
+    expect(inner.opened).toBe(1);
+    expect(inner.openSessions).toBe(0);
+  });
+
   test('stats count cancelled runs apart from failed ones', async () => {
     const agent = new PTCAgent({
       generator: new ScriptedCodeGenerator([{ error: new GenerationError('bad key', { retryable: false }) }]),

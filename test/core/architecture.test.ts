@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import ts from 'typescript';
 import { describe, expect, test } from 'vitest';
 
 /**
@@ -16,14 +17,18 @@ function sourceFiles(directory: string): string[] {
   });
 }
 
-/** Static imports and re-exports (`import … from`, `export … from`, `import type`); not `import()`. */
+/**
+ * Static imports and re-exports (`import … from`, `export … from`, `import type`), read by
+ * TypeScript's own scanner (so code inside strings, such as the demo's embedded files, is not an
+ * import); `import()` is left out: loading on first use is how the engine stays adapter-free.
+ */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const found: string[] = [];
-  for (const match of text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'/gms)) {
-    found.push(resolve(dirname(file), match[1]!.replace(/\.js$/, '.ts')));
-  }
-  return found;
+  const { importedFiles } = ts.preProcessFile(text, true, false);
+  const dynamic = (position: number) => /import\s*\(\s*$/.test(text.slice(Math.max(0, position - 20), position));
+  return importedFiles
+    .filter((entry) => entry.fileName.startsWith('.') && !dynamic(entry.pos))
+    .map((entry) => resolve(dirname(file), entry.fileName.replace(/\.js$/, '.ts')));
 }
 
 const graph = new Map(sourceFiles(SRC).map((file) => [file, importsOf(file)]));
