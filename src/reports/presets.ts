@@ -22,8 +22,13 @@ export interface TestPreset {
   readonly framework: string;
   /** argv, run in the workspace without a shell. */
   readonly command: readonly string[];
-  /** Append the paths of the test files (kind `test`) to `command`; for runners that cannot glob. */
+  /** Append the paths of the test files to `command`; for runners that cannot glob. */
   readonly appendTestFiles: boolean;
+  /**
+   * Which model files are test files besides those of kind `test` (a regular expression over the
+   * path): a file following the conventions is run even when the model did not label it.
+   */
+  readonly testFilePattern?: string;
   /** Workspace-relative path of the JUnit XML the command writes. */
   readonly reportPath: string;
   /** Installed in addition to the plan's dependencies (e.g. a TypeScript loader). */
@@ -134,6 +139,9 @@ const NODE_REPORTERS = [
   '--test-reporter-destination=stdout',
 ] as const;
 
+/** node:test's own default patterns, as the conventions tell the model to name test files. */
+const NODE_TEST_FILES = String.raw`(^|/)([^/]*[._-])?test\.[cm]?[jt]sx?$|(^|/)test-[^/]*\.[cm]?[jt]sx?$|(^|/)test/[^/]*\.[cm]?[jt]sx?$`;
+
 const NODE_EXIT_CODES: Readonly<Record<number, ExitCodeRule>> = {
   9: { outcome: 'error', meaning: 'node was invoked with an invalid argument' },
 };
@@ -146,6 +154,7 @@ export const JAVASCRIPT_NODE_TEST: TestPreset = {
   // test file's stderr, where a syntax or import error is, and the spec reporter keeps it.
   command: ['node', '--test', ...NODE_REPORTERS],
   appendTestFiles: true,
+  testFilePattern: NODE_TEST_FILES,
   reportPath: REPORT_PATH,
   requiredDependencies: [],
   reportsFilesAsCases: true,
@@ -166,6 +175,7 @@ export const TYPESCRIPT_NODE_TEST: TestPreset = {
   framework: 'node:test with tsx',
   command: ['node', '--import', 'tsx', '--test', ...NODE_REPORTERS],
   appendTestFiles: true,
+  testFilePattern: NODE_TEST_FILES,
   reportPath: REPORT_PATH,
   requiredDependencies: ['tsx'],
   reportsFilesAsCases: true,
@@ -203,6 +213,20 @@ export const TestPresetSchema = z.strictObject({
   framework: z.string().min(1).max(200),
   command: ArgvSchema,
   appendTestFiles: z.boolean(),
+  testFilePattern: z
+    .string()
+    .refine(
+      (source) => {
+        try {
+          new RegExp(source);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { error: 'must be a valid regular expression' },
+    )
+    .optional(),
   reportPath: SafePath,
   requiredDependencies: z.array(z.string().min(1)),
   reportsFilesAsCases: z.boolean().optional(),

@@ -32,7 +32,9 @@ export async function judge(session: SandboxSession, preset: TestPreset, input: 
   const acceptancePaths = input.acceptanceFiles.map((file) => file.path);
   const workspace: SandboxFile[] = [...input.acceptanceFiles, ...input.files.map(({ path, content }) => ({ path, content }))];
   await session.sync(workspace, { signal });
-  const testFiles = [...acceptancePaths, ...input.files.filter((file) => file.kind === 'test').map((file) => file.path)];
+  const pattern = preset.testFilePattern === undefined ? undefined : new RegExp(preset.testFilePattern);
+  const isTest = (file: GeneratedFile) => file.kind === 'test' || (pattern?.test(file.path) ?? false);
+  const testFiles = [...acceptancePaths, ...input.files.filter((file) => isTest(file) && !acceptancePaths.includes(file.path)).map((file) => file.path)];
   const own = await runTests(session, preset, { timeoutMs: input.timeoutMs(), signal, testFiles, requiredTestFiles: acceptancePaths });
   if (!own.success || acceptancePaths.length === 0 || !preset.acceptance) return own;
 

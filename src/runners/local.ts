@@ -706,11 +706,17 @@ class LocalSandboxSession implements SandboxSession {
   }
 
   private async guard<T>(operation: () => Promise<T>, what: string): Promise<T> {
+    // Tracked like commands: close() waits for a sync or read in flight before it removes the
+    // workspace, or the operation would recreate folders (.ptc/tmp) after the removal.
+    const pending = operation();
+    this.running.add(pending);
     try {
-      return await operation();
+      return await pending;
     } catch (error) {
       if (isPTCError(error)) throw error;
       throw new SandboxError(`Could not ${what} in the workspace: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
+    } finally {
+      this.running.delete(pending);
     }
   }
 }
