@@ -88,6 +88,23 @@ describe('DaytonaSandboxRunner against the fake Daytona server', () => {
     expect(fake.count('execute')).toBe(2);
   }, 30_000);
 
+  test('two syncs before a command: the second one wins and no staging directory is left', async () => {
+    const session = await runner.open(openSpec());
+    try {
+      await session.sync([{ path: 'first.txt', content: '1' }], { signal: signal() });
+      await session.sync([{ path: 'second.txt', content: '2' }], { signal: signal() });
+      expect(await session.readFile('first.txt', { signal: signal() })).toBeUndefined();
+      // The output directory holds this command's own capture files (proof the path is right) and no stage.
+      const listing = await session.run(['sh', '-c', 'ls -A; ls -A ../.ptc-agent-output | grep -c "^sync-"; ls -A ../.ptc-agent-output | grep -c "stdout$"'], { timeoutMs: 10_000, signal: signal() });
+      const [workspace, stages, captures] = listing.stdout.trim().split('\n');
+      expect(workspace).toBe('second.txt');
+      expect(stages).toBe('0');
+      expect(Number(captures)).toBeGreaterThan(0);
+    } finally {
+      await session.close();
+    }
+  }, 30_000);
+
   test('argv reaches the command verbatim: quotes, spaces, $ and globs are not interpreted', async () => {
     const session = await runner.open(openSpec());
     try {

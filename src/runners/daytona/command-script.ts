@@ -100,8 +100,10 @@ function syncScript(sync: { stageDir: string | undefined; keep: readonly string[
   const keep = sync.keep.map((name) => `! -name ${shellQuote(name)}`).join(' ');
   const lines = [`find "$ptc_w" -mindepth 1 -maxdepth 1 ${keep} -exec rm -rf {} + || exit 125`];
   if (sync.stageDir !== undefined) {
-    lines.push(`ptc_s=${shellQuote(sync.stageDir)}`, 'cp -a "$ptc_s/." "$ptc_w/" || exit 125', 'rm -rf "$ptc_s"');
+    lines.push(`ptc_s=${shellQuote(sync.stageDir)}`, 'cp -a "$ptc_s/." "$ptc_w/" || exit 125');
   }
+  // This stage and any a later sync replaced before a command ran.
+  lines.push(`find "$ptc_d" -mindepth 1 -maxdepth 1 -name 'sync-*' -exec rm -rf {} + 2>/dev/null`);
   return lines.join('\n');
 }
 
