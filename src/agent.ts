@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import diagnostics_channel from 'node:diagnostics_channel';
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ArtifactBundle } from './bundle.js';
@@ -55,6 +56,14 @@ export interface AgentStats {
   p50DurationMs: number;
   p95DurationMs: number;
 }
+
+/**
+ * Every event of every agent in the process, as `{ type, ...payload }` (secrets scrubbed), for
+ * logs and tracing without touching the code that runs the agents:
+ * `diagnostics_channel.subscribe('ptc-agent:event', (event) => logger.debug(event))`.
+ */
+export const EVENTS_CHANNEL_NAME = 'ptc-agent:event';
+const EVENTS_CHANNEL = diagnostics_channel.channel(EVENTS_CHANNEL_NAME);
 
 /** Receives every event of one run (what `PTCAgent.stream()` listens with). */
 type Observer = (item: PTCStreamItem) => void;
@@ -361,7 +370,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
 
   private sinkFor(observer: Observer | undefined): EventSink {
     return {
-      observed: (name) => observer !== undefined || this.listenerCount(name) > 0,
+      observed: (name) => observer !== undefined || this.listenerCount(name) > 0 || EVENTS_CHANNEL.hasSubscribers,
       emit: (name, payload) => this.deliver(observer, name, payload),
     };
   }
@@ -372,10 +381,11 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
    * event, and the run it watches goes on.
    */
   private deliver<Name extends PTCEventName>(observer: Observer | undefined, name: Name, payload: PTCEventMap[Name]): void {
-    if (observer === undefined && this.listenerCount(name) === 0) return;
+    if (observer === undefined && this.listenerCount(name) === 0 && !EVENTS_CHANNEL.hasSubscribers) return;
     const listeners = this.listeners(name);
     const safe = name === 'warning' || name === 'generation:end' || name === 'iteration:end' || name === 'generation:progress' ? this.redactor.value(payload) : payload;
     observer?.({ type: name, ...safe } as PTCStreamItem);
+    if (EVENTS_CHANNEL.hasSubscribers) EVENTS_CHANNEL.publish({ type: name, ...safe });
     for (const listener of listeners) {
       // `once` listeners go before they run, as eventemitter3's own emit does.
       this.removeListener(name, listener, undefined, true);

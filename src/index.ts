@@ -1,4 +1,4 @@
-export { PTCAgent, type PTCAgentOptions, type ExecuteOptions, type AgentStats, type CloseOptions, type FileLimitOptions } from './agent.js';
+export { PTCAgent, EVENTS_CHANNEL_NAME, type PTCAgentOptions, type ExecuteOptions, type AgentStats, type CloseOptions, type FileLimitOptions } from './agent.js';
 export {
   PlanSchema,
   parsePlan,

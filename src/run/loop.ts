@@ -8,6 +8,7 @@ import { failingCases } from '../reports/run-tests.js';
 import { judge } from '../reports/verdict.js';
 import { totalTokens, readUsage } from '../usage.js';
 import { budgetStop } from './budget.js';
+import { openSandbox } from './sandbox.js';
 import { readCache, writeCache } from './cache.js';
 import type { RunContext, RunInput } from './context.js';
 import { describeWeakening, weakenedTests } from './integrity.js';
@@ -87,24 +88,6 @@ function stoppedBy(context: RunContext, reason: Error, fallback: Outcome): Outco
   if (reason instanceof SandboxError) return { stopReason: 'sandbox_failed', error: context.errorInfo(reason, 'SANDBOX_OPEN_FAILED') };
   if (fallback.stopReason === 'tests_passed' || fallback.stopReason === 'testing_disabled') return fallback;
   return { stopReason: 'cancelled', error: context.errorInfo(reason, 'ABORTED') };
-}
-
-async function openSandbox(context: RunContext, record: RunRecord, dependencies: readonly string[], signal: AbortSignal) {
-  const { options, plan } = context;
-  const started = performance.now();
-  const session = await options.runner.open({
-    executionId: plan.executionId,
-    language: plan.language,
-    dependencies,
-    env: options.sandboxEnv,
-    signal,
-    onDependenciesInstalled: (info) => context.emit('dependencies:installed', info),
-    onWarning: (code, message) => context.warn(String(code).slice(0, 100), String(message)),
-  });
-  record.sandboxOpenMs = performance.now() - started;
-  record.sandbox = { runner: options.runner.id, id: session.id, ...(typeof session.isolation === 'string' ? { isolation: session.isolation.slice(0, 100) } : {}) };
-  context.emit('sandbox:ready', { sandboxId: session.id, runner: options.runner.id, durationMs: record.sandboxOpenMs, dependencies: dependencies.length });
-  return session;
 }
 
 async function iterate(context: RunContext, record: RunRecord, scope: RunScope): Promise<Outcome> {

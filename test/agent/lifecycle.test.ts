@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { GenerationError, isPTCError, PlanValidationError, PTCAgent, PTCError, type SandboxRunner } from '../../src/index.js';
+import { EVENTS_CHANNEL_NAME, GenerationError, isPTCError, PlanValidationError, PTCAgent, PTCError, SandboxError, type SandboxRunner } from '../../src/index.js';
 import { FakeSandboxRunner, ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { expectNoOpenSession, FIXED, PLAN } from '../helpers.js';
 
@@ -115,5 +115,37 @@ describe('honest observability', () => {
     expect(foreign instanceof GenerationError).toBe(false);
     expect(new Error('plain') instanceof PTCError).toBe(false);
     expect(isPTCError({ code: 'PLAN_INVALID', message: 'looks alike' })).toBe(false);
+  });
+});
+
+describe('logs without code changes: diagnostics_channel', () => {
+  test("every event of every agent goes to 'ptc-agent:event', secrets scrubbed", async () => {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const seen: { type: string; message?: string }[] = [];
+    const listener = (event: unknown) => seen.push(event as { type: string; message?: string });
+    subscribe(EVENTS_CHANNEL_NAME, listener);
+    try {
+      const secret = 'sk-channel-secret-0000';
+      const generator = new ScriptedCodeGenerator([{ error: new Error(`upstream said ${secret}`) }, { files: FIXED }]);
+      const bundle = await new PTCAgent({ generator, runner: new FakeSandboxRunner(), cache: false, secrets: [secret] }).execute(PLAN);
+      expect(bundle.status).toBe('success');
+    } finally {
+      unsubscribe(EVENTS_CHANNEL_NAME, listener);
+    }
+    expect(seen.map((event) => event.type)).toEqual(expect.arrayContaining(['run:start', 'generation:end', 'tests:end', 'run:end']));
+    expect(seen.at(-1)?.type).toBe('run:end');
+    expect(JSON.stringify(seen)).not.toContain('sk-channel-secret-0000');
+    expect(JSON.stringify(seen)).toContain('[redacted]');
+  });
+});
+
+describe('a preset whose own tools cannot be installed', () => {
+  test('is TEST_PRESET_UNAVAILABLE when only the preset needed installing (tsx offline), DEPENDENCY_INSTALL_FAILED otherwise', async () => {
+    const offline = new SandboxError('npm install tsx: ENOTFOUND registry', { code: 'DEPENDENCY_INSTALL_FAILED' });
+    const ts = { taskDescription: 'add', language: 'typescript' as const };
+    const presetOnly = await new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner: new FakeSandboxRunner({ faults: { open: offline } }), cache: false }).execute(ts);
+    expect(presetOnly.error).toMatchObject({ code: 'TEST_PRESET_UNAVAILABLE', message: expect.stringMatching(/preset needs tsx, which could not be installed/) });
+    const withPlanDependencies = await new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner: new FakeSandboxRunner({ faults: { open: offline } }), cache: false }).execute({ ...ts, dependencies: ['zod'] });
+    expect(withPlanDependencies.error?.code).toBe('DEPENDENCY_INSTALL_FAILED');
   });
 });
