@@ -363,7 +363,8 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
       stopReason: bundle.stopReason,
       durationMs: bundle.timings.totalMs,
       fromCache: bundle.fromCache,
-      usage: bundle.usage,
+      // A copy: a listener must not be able to change the bundle the caller gets.
+      usage: { ...bundle.usage },
     });
     return bundle;
   }

@@ -129,7 +129,8 @@ function resolveTestPresets(overrides: PTCAgentOptions['testPresets']): Record<L
       throw new TypeError(`testPresets.${language}.${issue.path.join('.')}: ${issue.message}`);
     }
     if (parsed.data.language !== language) throw new TypeError(`testPresets.${language}.language is ${parsed.data.language}; it must be ${language}`);
-    presets[language] = preset as TestPreset;
+    // The checked copy, not the caller's object: changing theirs later cannot change a run.
+    presets[language] = Object.freeze(parsed.data) as TestPreset;
   }
   return presets;
 }

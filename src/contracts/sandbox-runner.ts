@@ -13,7 +13,7 @@ export interface SandboxOpenSpec {
   /**
    * Tells the run about a weaker environment than asked for (no jail, no resource limits), so it
    * reaches the run's `warning` events and its bundle, not only the process. Codes are stable
-   * (`ISOLATION_NONE`, `LIMITS_NONE`, …), messages are for people.
+   * (`ISOLATION_NONE`, …), messages are for people.
    */
   readonly onWarning?: (code: string, message: string) => void;
 }

@@ -234,7 +234,9 @@ export const TestPresetSchema = z.strictObject({
   conventions: z.string(),
   acceptance: z
     .strictObject({
-      command: ArgvSchema,
+      command: ArgvSchema.refine((argv) => argv.some((part) => part.includes(REPORT_PLACEHOLDER)), {
+        error: `must name the report's path with ${REPORT_PLACEHOLDER}`,
+      }),
       env: z.record(z.string(), z.string()).optional(),
       configFiles: z.array(z.strictObject({ path: SafePath, content: z.string() })).optional(),
     })

@@ -47,12 +47,20 @@ export async function runPlan(context: RunContext, input: RunInput): Promise<Art
       }
       context.emit('cache:miss', { cacheKey: key });
     }
-    if (input.queue.full) context.emit('run:queued', { queued: input.queue.waiting + 1 });
     const queuedAt = performance.now();
-    release = await input.queue.acquire(scope.signal);
-    record.queuedMs = performance.now() - queuedAt;
-    // Re-arming the timer costs more than a sub-millisecond wait is worth.
-    if (record.queuedMs >= 1) scope.extendDeadline(record.queuedMs);
+    if (input.queue.full) {
+      // Time in the queue does not count: the clock stops while the run waits for a slot.
+      context.emit('run:queued', { queued: input.queue.waiting + 1 });
+      scope.pauseDeadline();
+      try {
+        release = await input.queue.acquire(scope.signal);
+      } finally {
+        record.queuedMs = performance.now() - queuedAt;
+        scope.resumeDeadline();
+      }
+    } else {
+      release = await input.queue.acquire(scope.signal);
+    }
     if (plan.enableTesting) {
       const dependencies = [...new Set([...context.preset.requiredDependencies, ...plan.dependencies])];
       // A missing toolchain must cost no paid generation: checked (and cached by the runner) first.

@@ -26,6 +26,7 @@ export class RunScope {
   private timer: NodeJS.Timeout | undefined;
   private deadline = Number.POSITIVE_INFINITY;
   private timeoutMs = 0;
+  private pausedAt: number | undefined;
   private readonly onCallerAbort: () => void;
   private opening: Promise<SandboxSession> | undefined;
   /**
@@ -59,9 +60,18 @@ export class RunScope {
     this.timer = setTimeout(() => this.stop(new PTCTimeoutError(`The run timed out after ${timeoutMs} ms`, timeoutMs)), Math.max(0, deadline - performance.now()));
   }
 
-  /** Moves the deadline later by time that does not count (waiting in the queue). */
-  extendDeadline(ms: number): void {
-    if (Number.isFinite(this.deadline)) this.startDeadline(this.deadline + ms, this.timeoutMs);
+  /** Stops the clock (waiting in the queue does not count); `resumeDeadline` starts it again. */
+  pauseDeadline(): void {
+    if (this.pausedAt !== undefined || !Number.isFinite(this.deadline)) return;
+    clearTimeout(this.timer);
+    this.pausedAt = performance.now();
+  }
+
+  resumeDeadline(): void {
+    if (this.pausedAt === undefined) return;
+    const paused = performance.now() - this.pausedAt;
+    this.pausedAt = undefined;
+    this.startDeadline(this.deadline + paused, this.timeoutMs);
   }
 
   get signal(): AbortSignal {
@@ -138,18 +148,22 @@ export class RunScope {
     }
     const session = this.session;
     let timer: NodeJS.Timeout | undefined;
+    const closing = Promise.resolve()
+      .then(() => session.close())
+      .then(
+        () => undefined,
+        (error: unknown) => `closing the sandbox failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
     const outcome = await Promise.race([
-      Promise.resolve()
-        .then(() => session.close())
-        .then(
-          () => undefined,
-          (error: unknown) => `closing the sandbox failed: ${error instanceof Error ? error.message : String(error)}`,
-        ),
-      new Promise<string>((resolve) => {
-        timer = setTimeout(() => resolve(`the sandbox did not close within ${closeTimeoutMs} ms; closing continues in the background`), closeTimeoutMs);
+      closing,
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), closeTimeoutMs);
       }),
     ]);
     clearTimeout(timer);
-    return outcome;
+    if (outcome !== 'timeout') return outcome;
+    // A close that outlasted the wait goes on; whoever shuts the process down waits for it.
+    this.lingering = closing.then(() => undefined);
+    return `the sandbox did not close within ${closeTimeoutMs} ms; closing continues in the background`;
   }
 }

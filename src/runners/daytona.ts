@@ -628,6 +628,8 @@ class DaytonaSandboxSession implements SandboxSession {
    */
   private pendingSync: { stageDir: string | undefined; files: Map<string, string> } | undefined;
   private syncs = 0;
+  /** What a sync keeps in the workspace: the installed node_modules of a node session, nothing else. */
+  private keep: readonly string[] = [];
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -657,6 +659,8 @@ class DaytonaSandboxSession implements SandboxSession {
         throw new SandboxError(this.internals.redactor.text(`Installing ${dependencies.join(' ')} ${why}:\n${output}`), { code: 'DEPENDENCY_INSTALL_FAILED' });
       }
     }
+    // npm installed into the workspace: that node_modules is the session's, and syncs keep it.
+    if (dependencies.length > 0 && spec.language !== 'python') this.keep = ['node_modules'];
     spec.onDependenciesInstalled?.({ count: dependencies.length, durationMs: Math.round(performance.now() - started), reused: false });
   }
 
@@ -667,7 +671,9 @@ class DaytonaSandboxSession implements SandboxSession {
     throwIfAborted(options.signal);
     const { outputDir, requestTimeoutMs } = this.internals.settings;
     this.syncs += 1;
-    const stageDir = byPath.size === 0 ? undefined : `${outputDir}/sync-${this.syncs}`;
+    // A random name: code from an earlier command can write under the output directory, and a
+    // predictable stage would let it plant files that the swap then copies into the workspace.
+    const stageDir = byPath.size === 0 ? undefined : `${outputDir}/sync-${this.syncs}-${randomBytes(12).toString('hex')}`;
     if (stageDir !== undefined) {
       // Buffers, never strings: a string source is read as a path on the host (SDK-NOTES §2.3).
       const uploads = [...byPath].map(([path, content]) => ({ source: Buffer.from(content, 'utf8'), destination: `${stageDir}/${path}` }));
@@ -695,8 +701,7 @@ class DaytonaSandboxSession implements SandboxSession {
     const scriptOptions = { workspaceDir: settings.workspaceDir, outputDir: settings.outputDir, sequence, nonce, maxOutputBytes: settings.maxOutputBytes };
     const script = buildCommandScript(command, {
       ...scriptOptions,
-      // node_modules is where the session's npm install put the dependencies.
-      ...(pendingSync ? { sync: { stageDir: pendingSync.stageDir, keep: ['node_modules'] } } : {}),
+      ...(pendingSync ? { sync: { stageDir: pendingSync.stageDir, keep: this.keep } } : {}),
     });
     const env = { ...this.env, ...options.env };
     const started = performance.now();

@@ -39,7 +39,7 @@ import {
   unavailable,
   withPytestPlugins,
 } from './local/toolchain.js';
-import { Workspace } from './local/workspace.js';
+import { removeTree, Workspace } from './local/workspace.js';
 import { durationMs, positiveInteger, rejectUnknownKeys } from '../internal/validate.js';
 
 /** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
@@ -696,7 +696,8 @@ class LocalSandboxSession implements SandboxSession {
     this.closing ??= (async () => {
       this.lifetime.abort(new SandboxError('the session was closed'));
       await Promise.allSettled([...this.running]);
-      await rm(this.setup.workspace.root, { recursive: true, force: true, maxRetries: 3 }).catch(() => {});
+      // removeTree: a test may have locked a directory (chmod 000), which a plain rm cannot enter.
+      await removeTree(this.setup.workspace.root).catch(() => {});
     })();
     return this.closing;
   }

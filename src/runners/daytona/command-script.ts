@@ -98,7 +98,13 @@ export function buildCommandScript(argv: readonly string[], options: CommandScri
  */
 function syncScript(sync: { stageDir: string | undefined; keep: readonly string[] }): string {
   const keep = sync.keep.map((name) => `! -name ${shellQuote(name)}`).join(' ');
-  const lines = [`find "$ptc_w" -mindepth 1 -maxdepth 1 ${keep} -exec rm -rf {} + || exit 125`];
+  const lines = [
+    // A test may have replaced the workspace with a symbolic link (find would not enter it and cp
+    // would write through it) or locked a directory (chmod 000, which rm cannot enter).
+    'if [ -L "$ptc_w" ]; then rm -f "$ptc_w" && mkdir -p "$ptc_w" || exit 125; fi',
+    'chmod -R u+rwX "$ptc_w" 2>/dev/null',
+    `find "$ptc_w" -mindepth 1 -maxdepth 1 ${keep} -exec rm -rf {} + || exit 125`,
+  ];
   if (sync.stageDir !== undefined) {
     lines.push(`ptc_s=${shellQuote(sync.stageDir)}`, 'cp -a "$ptc_s/." "$ptc_w/" || exit 125');
   }

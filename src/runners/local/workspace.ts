@@ -164,7 +164,7 @@ export class Workspace {
 }
 
 /** Removes a tree a command may have locked down (chmod 000 directories) by reopening it first. */
-async function removeTree(path: string): Promise<void> {
+export async function removeTree(path: string): Promise<void> {
   try {
     await rm(path, { recursive: true, force: true, maxRetries: 3 });
   } catch {
