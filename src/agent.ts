@@ -35,6 +35,13 @@ export interface CloseOptions {
    * @default 0
    */
   drainTimeoutMs?: number;
+  /**
+   * How long to wait, after the runs ended, for cleanup that outlived them: a sandbox close that
+   * took longer than `closeTimeoutMs`, or a sandbox still opening when its run ended (a Daytona
+   * delete can take tens of seconds; a process that exits first leaks the sandbox).
+   * @default 30000
+   */
+  cleanupTimeoutMs?: number;
 }
 
 export interface AgentStats {
@@ -128,11 +135,13 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
   /**
    * Stops accepting runs, lets in-flight and queued ones go on for up to `drainTimeoutMs`, then
    * cancels the rest (they resolve `cancelled` and close their sandboxes). Resolves once every run
-   * has resolved and cleanup that outlived a run (a sandbox still opening when it ended) is done,
-   * waiting at most `closeTimeoutMs` for the latter. Idempotent; also `await using`.
+   * has resolved and cleanup that outlived a run (a sandbox still opening when it ended, a close
+   * slower than `closeTimeoutMs`) is done, waiting at most `cleanupTimeoutMs` for the latter.
+   * Idempotent; also `await using`.
    */
   close(options: CloseOptions = {}): Promise<void> {
     const drainMs = durationMs('drainTimeoutMs', options.drainTimeoutMs, 0, 0);
+    const cleanupMs = durationMs('cleanupTimeoutMs', options.cleanupTimeoutMs, 30_000, 0);
     this.closing ??= (async () => {
       if (drainMs > 0 && this.running.size > 0) {
         let timer: NodeJS.Timeout | undefined;
@@ -141,10 +150,10 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
       }
       this.lifetime.abort(new PTCAbortError('the agent was closed'));
       await Promise.allSettled([...this.running]);
-      // Bounded like any close: an adapter whose open never lands must not hold shutdown forever.
+      // Bounded: an adapter whose open or close never lands must not hold shutdown forever.
       if (this.lingering.size > 0) {
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([Promise.allSettled([...this.lingering]), new Promise((resolve) => (timer = setTimeout(resolve, this.options.closeTimeoutMs)))]);
+        await Promise.race([Promise.allSettled([...this.lingering]), new Promise((resolve) => (timer = setTimeout(resolve, cleanupMs)))]);
         clearTimeout(timer);
       }
     })();

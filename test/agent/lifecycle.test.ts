@@ -61,6 +61,43 @@ describe('agent.close(): graceful shutdown', () => {
     expect(inner.openSessions).toBe(0);
   });
 
+  test('close() waits for a sandbox close that outlasted closeTimeoutMs (bounded by cleanupTimeoutMs)', async () => {
+    const inner = new FakeSandboxRunner();
+    let closed = 0;
+    const runner: SandboxRunner = {
+      id: 'slow-close',
+      open: async (spec) => {
+        const session = await inner.open(spec);
+        return { id: session.id, sync: (files, options) => session.sync(files, options), run: (argv, options) => session.run(argv, options), readFile: (path, options) => session.readFile(path, options), close: async () => {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await session.close();
+          closed += 1;
+        } };
+      },
+    };
+    const agent = new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner, cache: false, closeTimeoutMs: 50 });
+    const bundle = await agent.execute(PLAN);
+    expect(bundle.warnings.some((warning) => warning.includes('did not close within 50 ms'))).toBe(true);
+    expect(closed).toBe(0);
+    await agent.close();
+    expect(closed).toBe(1);
+    expect(inner.openSessions).toBe(0);
+  });
+
+  test('a run waiting in the queue is not timed out by the time it waits (the clock stops there)', async () => {
+    const generator = new ScriptedCodeGenerator(async (request) => {
+      if (request.plan.executionId === 'slow') await new Promise((resolve) => setTimeout(resolve, 600));
+      return { files: FIXED };
+    });
+    const agent = new PTCAgent({ generator, runner: new FakeSandboxRunner(), cache: false, maxConcurrent: 1 });
+    const slow = agent.execute({ ...PLAN, executionId: 'slow' });
+    // Another task (an identical one would wait as its twin, on its own clock).
+    const queued = await agent.execute({ ...PLAN, taskDescription: 'Write sub(a, b)', executionId: 'queued', timeoutMs: 300 });
+    expect(queued.status).toBe('success');
+    expect(queued.timings.queuedMs).toBeGreaterThan(300);
+    expect((await slow).status).toBe('success');
+  });
+
   test('stats count cancelled runs apart from failed ones', async () => {
     const agent = new PTCAgent({
       generator: new ScriptedCodeGenerator([{ error: new GenerationError('bad key', { retryable: false }) }]),
