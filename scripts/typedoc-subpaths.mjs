@@ -1,7 +1,7 @@
 // TypeDoc names a module after its file (`generators/anthropic`); users import it by its package
-// subpath (`ptc-agent/anthropic`). This plugin renames each entry point's module to that subpath,
-// read from package.json's "exports" through tsup.config.ts's entry names, so the reference reads
-// as the imports do. A module it cannot map fails the build: a new entry point needs a name here.
+// subpath (`ptc-agent/anthropic`). This plugin renames each entry point's module to that subpath
+// (the map below mirrors package.json's "exports" and tsup.config.ts's entries), so the reference
+// reads as the imports do. A module it cannot map fails the build: a new entry point needs a name here.
 import { Converter, ReflectionKind } from 'typedoc';
 
 /** TypeDoc's module name (its path under src/, without index) → the import users write. */
