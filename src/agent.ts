@@ -77,14 +77,14 @@ type Observer = (item: PTCStreamItem) => void;
 
 const DURATION_WINDOW = 1_000;
 
+// The agent keeps the queue, single flight and stats; one run's loop is `runPlan` (src/run/loop.ts).
 /**
  * Prompt → Test → Code. `execute(plan)` has the generator write code and tests, runs them in a
  * sandbox, feeds failures back until the tests pass or a budget runs out, and resolves with a
- * validated bundle. It emits typed events (see `PTCEventMap`) while it works.
+ * validated bundle. It emits typed events (see {@link PTCEventMap}) while it works.
  *
- * The agent keeps the queue, single flight and stats; one run's loop is `runPlan` (src/run/loop.ts).
  * A run that produced a bundle resolves, whatever its status; misuse (an invalid plan) rejects
- * with a `PTCError`. Every caller gets a bundle of its own, which nothing changes afterwards.
+ * with a {@link PTCError}. Every caller gets a bundle of its own, which nothing changes afterwards.
  */
 export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
   private readonly options: ResolvedOptions;
