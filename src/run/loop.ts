@@ -100,7 +100,10 @@ function stoppedBy(context: RunContext, reason: Error, fallback: Outcome): Outco
 
 async function iterate(context: RunContext, record: RunRecord, scope: RunScope): Promise<Outcome> {
   const { plan, options } = context;
+  // What the model gets back to refine (its last usable files), and what its tests are compared
+  // with (the last files that were tested): a rejected iteration must not become the baseline.
   let previous: { files: GeneratedFile[]; report: TestReport | undefined } = { files: [], report: undefined };
+  let baseline: { files: GeneratedFile[]; report: TestReport | undefined } = { files: [], report: undefined };
   let problem: string | undefined;
   let lastError: ErrorInfo | undefined;
   if (plan.enableTesting && context.acceptanceFiles.length > 0 && !context.preset.acceptance) {
@@ -171,7 +174,7 @@ async function iterate(context: RunContext, record: RunRecord, scope: RunScope):
       continue;
     }
     const report = tested.report;
-    const weakened = weakenedTests(previous, { files: checked.files, report }, context.acceptanceFiles.map((file) => file.path));
+    const weakened = weakenedTests(baseline, { files: checked.files, report }, context.acceptanceFiles.map((file) => file.path));
     if (weakened) {
       entry.integrity = weakened;
       context.warn('TESTS_WEAKENED', describeWeakening(iteration, weakened));
@@ -179,6 +182,7 @@ async function iterate(context: RunContext, record: RunRecord, scope: RunScope):
     context.emit('iteration:end', { iteration, passed: report.passed, failed: report.failed + report.errored, success: report.success });
     if (report.success) return { stopReason: 'tests_passed' };
     previous = { files: checked.files, report };
+    baseline = previous;
     lastError = context.info('TESTS_FAILED', report.problem ?? `${report.failed + report.errored} of ${report.passed + report.failed + report.errored} tests failed`);
     const stop = budgetStop(context, record);
     if (stop) return stop;
