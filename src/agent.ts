@@ -283,7 +283,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
     for (let leader = key === undefined ? undefined : this.inFlightByKey.get(key); leader !== undefined && key !== undefined; leader = this.inFlightByKey.get(key)) {
       // A twin's clock starts when it starts waiting, and keeps running if it takes over.
       deadline ??= started + (plan.timeoutMs ?? this.options.defaultTimeoutMs);
-      const followed = await this.follow(plan, leader, deadline, callerSignal, context);
+      const followed = await this.follow(plan, leader, deadline, callerSignal, context, started);
       if (followed.kind === 'shared') return this.finish(asHit(followed.bundle, plan, key, startedAt, performance.now() - started, true), observer, plan, 'in-flight');
       if (followed.kind === 'ended') return this.finish(followed.bundle, observer, plan, undefined);
     }
@@ -328,6 +328,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
     deadline: number,
     signal: AbortSignal | undefined,
     context: () => RunContext,
+    started: number,
   ): Promise<{ kind: 'shared' | 'ended'; bundle: ArtifactBundle } | { kind: 'retry' }> {
     let timer: NodeJS.Timeout | undefined;
     const timeoutMs = Math.max(0, Math.round(deadline - performance.now()));
@@ -338,13 +339,13 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
     try {
       outcome = await raceAbort(Promise.race([leader, expired]), signal);
     } catch {
-      return { kind: 'ended', bundle: endedEarly(context(), stopReasonOf(signal?.reason)) };
+      return { kind: 'ended', bundle: endedEarly(context(), stopReasonOf(signal?.reason), started) };
     } finally {
       clearTimeout(timer);
     }
     if (outcome === 'timeout') {
       const limitMs = plan.timeoutMs ?? this.options.defaultTimeoutMs;
-      return { kind: 'ended', bundle: endedEarly(context(), new PTCTimeoutError(`The run timed out after ${limitMs} ms waiting for an identical run in flight`, limitMs)) };
+      return { kind: 'ended', bundle: endedEarly(context(), new PTCTimeoutError(`The run timed out after ${limitMs} ms waiting for an identical run in flight`, limitMs), started) };
     }
     if (outcome === undefined || outcome.status === 'cancelled' || outcome.status === 'timeout') return { kind: 'retry' };
     return { kind: 'shared', bundle: outcome };
@@ -411,9 +412,10 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
 }
 
 /** The bundle of a run that never started: its caller cancelled, or its time ran out waiting. */
-function endedEarly(context: RunContext, reason: Error): ArtifactBundle {
+function endedEarly(context: RunContext, reason: Error, started: number): ArtifactBundle {
   const timedOut = reason instanceof PTCTimeoutError;
-  const bundle = new RunRecord().bundle(context, {
+  // Its timings cover the wait, so stats' p50/p95 see how long the caller really waited.
+  const bundle = new RunRecord(started).bundle(context, {
     stopReason: timedOut ? 'timeout' : 'cancelled',
     error: context.errorInfo(reason, timedOut ? 'TIMEOUT' : 'ABORTED'),
   });

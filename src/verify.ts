@@ -1,6 +1,7 @@
 import type { ArtifactBundle, TestReport } from './bundle.js';
 import type { SandboxFile, SandboxRunner } from './contracts/sandbox-runner.js';
 import { normalizeRelativePath } from './internal/paths.js';
+import { durationMs } from './internal/validate.js';
 import type { TestPreset } from './reports/presets.js';
 import { acceptanceProblem, runAcceptance } from './reports/verdict.js';
 
@@ -17,6 +18,8 @@ export interface VerifyBundleOptions {
   env?: Readonly<Record<string, string>>;
   /** Limit of the test command, in ms. @default 120000 */
   timeoutMs?: number;
+  /** How long to wait for the sandbox to close, in ms (closing goes on after that). @default 10000 */
+  closeTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -37,6 +40,8 @@ export interface VerifyResult {
  */
 export async function verifyBundle(bundle: ArtifactBundle, options: VerifyBundleOptions): Promise<VerifyResult> {
   const signal = options.signal ?? new AbortController().signal;
+  durationMs('timeoutMs', options.timeoutMs, 120_000);
+  durationMs('closeTimeoutMs', options.closeTimeoutMs, 10_000);
   const tests = options.tests.map((file) => ({ path: normalizeRelativePath(file.path), content: file.content }));
   if (tests.length === 0) throw new TypeError('verifyBundle needs at least one test file');
   const testPaths = new Set(tests.map((file) => file.path));
@@ -53,6 +58,9 @@ export async function verifyBundle(bundle: ArtifactBundle, options: VerifyBundle
     const problem = acceptanceProblem(report, [...testPaths]);
     return problem === undefined ? { passed: true, report } : { passed: false, problem, report };
   } finally {
-    await session.close();
+    // Bounded like the agent's own closes: a runner whose close hangs must not hang the caller.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([session.close().catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, options.closeTimeoutMs ?? 10_000)))]);
+    clearTimeout(timer);
   }
 }

@@ -70,8 +70,12 @@ export function asHit(bundle: ArtifactBundle, plan: Plan, key: string, startedAt
  * It builds the bundle once, from copies, so nothing the run does afterwards can reach it.
  */
 export class RunRecord {
-  readonly startedAt = new Date();
-  readonly started = performance.now();
+  /** @param started `performance.now()` when the execution began (a twin's wait counts). */
+  constructor(
+    readonly started: number = performance.now(),
+    readonly startedAt: Date = new Date(Date.now() - (performance.now() - started)),
+  ) {}
+
   readonly iterations: IterationRecord[] = [];
   private readonly filesByIteration = new Map<number, BundleFile[]>();
   usage: Usage = emptyUsage();
