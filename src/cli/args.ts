@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { closest } from '../internal/validate.js';
 
 /** A mistake in how the CLI was called: reported with the usage hint, exit code 2. */
 export class UsageError extends Error {
@@ -33,35 +34,6 @@ export interface ParsedCommand {
   command: CommandName;
   values: Record<string, string | boolean | undefined>;
   positionals: string[];
-}
-
-/** Edit distance, for "did you mean". Inputs are flag names: short, so the quadratic table is fine. */
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i += 1) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j += 1) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
-/** The known name closest to `name`, when it is close enough to be a typo. */
-export function closest(name: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of known) {
-    const d = distance(name.toLowerCase(), candidate);
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  // A prefix (`--max` for `--max-iterations`) is a typo too, whatever its distance.
-  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3))) return best;
-  return known.find((candidate) => name.length >= 2 && candidate.startsWith(name.toLowerCase()));
 }
 
 /** Control characters of hostile input never reach the terminal verbatim. */

@@ -52,7 +52,9 @@ export function closest(name: string, known: readonly string[]): string | undefi
     const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
     if (!best || distance < best.distance) best = { name: candidate, distance };
   }
-  return best && best.distance <= Math.max(2, Math.floor(best.name.length / 3)) ? best.name : undefined;
+  if (best && best.distance <= Math.max(2, Math.floor(best.name.length / 3))) return best.name;
+  // A prefix (`--max` for `--max-iterations`) is a typo too, whatever its distance.
+  return known.find((candidate) => name.length >= 2 && candidate.toLowerCase().startsWith(name.toLowerCase()));
 }
 
 function editDistance(a: string, b: string): number {

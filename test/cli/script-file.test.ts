@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { GenerationError } from '../../src/index.js';
 import { loadGeneratorScript, parseGeneratorScript, scriptByIteration } from '../../src/testing/index.js';
-import { closest } from '../../src/cli/args.js';
+import { closest } from '../../src/internal/validate.js';
 
 test('a script file: files per iteration, errors with their retryability, the last step repeating', () => {
   const steps = parseGeneratorScript([[{ path: 'a.py', content: 'x = 1' }], { error: 'refused' }, { error: 'flaky', retryable: true }]);
