@@ -2,6 +2,7 @@ import type { GeneratedFile, TestCase, TestReport } from '../bundle.js';
 import type { GenerationRequest } from '../contracts/code-generator.js';
 import type { Plan } from '../plan.js';
 import type { TestPreset } from '../reports/presets.js';
+import { languageOf } from '../internal/files.js';
 import { trimMiddle } from '../internal/text.js';
 
 /**
@@ -243,7 +244,7 @@ function quotePreviousFiles(files: readonly GeneratedFile[], maxChars: number): 
 }
 
 function quoteFile(path: string, content: string, kind?: string): string {
-  return `### ${path}${kind ? ` (${kind})` : ''}\n${fence(content, languageOf(path))}`;
+  return `### ${path}${kind ? ` (${kind})` : ''}\n${fence(content, fenceLanguageOf(path))}`;
 }
 
 /** A Markdown fence longer than any backtick run in `content`, so quoted code cannot close it early. */
@@ -254,23 +255,7 @@ export function fence(content: string, language = ''): string {
   return `${marker}${language}\n${content}${content.endsWith('\n') ? '' : '\n'}${marker}`;
 }
 
-function languageOf(path: string): string {
-  const extension = path.slice(path.lastIndexOf('.') + 1).toLowerCase();
-  const languages: Record<string, string> = {
-    py: 'python',
-    js: 'javascript',
-    mjs: 'javascript',
-    cjs: 'javascript',
-    ts: 'typescript',
-    mts: 'typescript',
-    json: 'json',
-    toml: 'toml',
-    md: 'markdown',
-    txt: 'text',
-    cfg: 'ini',
-    ini: 'ini',
-    yaml: 'yaml',
-    yml: 'yaml',
-  };
-  return languages[extension] ?? '';
+/** The code fence's language tag of a file, or none. */
+function fenceLanguageOf(path: string): string {
+  return languageOf(path) ?? '';
 }

@@ -141,8 +141,10 @@ export function toBundleFile(file: GeneratedFile, acceptance = false): BundleFil
   return bundled;
 }
 
+/** The one extension table of the tree (bundles, prompts' code fences, ROMA artifacts). */
 const LANGUAGE_BY_EXTENSION: Readonly<Record<string, string>> = {
   py: 'python',
+  pyi: 'python',
   js: 'javascript',
   mjs: 'javascript',
   cjs: 'javascript',
@@ -153,6 +155,7 @@ const LANGUAGE_BY_EXTENSION: Readonly<Record<string, string>> = {
   tsx: 'typescript',
   json: 'json',
   md: 'markdown',
+  rst: 'rst',
   toml: 'toml',
   yaml: 'yaml',
   yml: 'yaml',
@@ -160,6 +163,7 @@ const LANGUAGE_BY_EXTENSION: Readonly<Record<string, string>> = {
   cfg: 'ini',
   sh: 'shell',
   txt: 'text',
+  csv: 'csv',
 };
 
 /** The language of a file by its extension, for bundles whose generator did not say. */

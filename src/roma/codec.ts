@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ArtifactBundle, BundleFile, BundleStatus, FileKind, TestReport, Usage } from '../bundle.js';
 import { PlanValidationError, type PlanIssue } from '../errors.js';
 import { type Language, type Plan, parsePlan } from '../plan.js';
+import { languageOf as languageOfPath } from '../internal/files.js';
 import { normaliseRomaDependencies } from './dependencies.js';
 import { comparePythonStrings, pythonJsonDumps, pythonStrip } from './python-json.js';
 import {
@@ -297,34 +298,8 @@ export function romaProviderOf(generatorId: string): { provider: string; model: 
   return { provider: ROMA_PROVIDER_NAMES[prefix] ?? prefix, model: generatorId.slice(separator + 1) || generatorId };
 }
 
-const LANGUAGE_BY_EXTENSION: Readonly<Record<string, string>> = {
-  py: 'python',
-  pyi: 'python',
-  js: 'javascript',
-  mjs: 'javascript',
-  cjs: 'javascript',
-  ts: 'typescript',
-  mts: 'typescript',
-  cts: 'typescript',
-  json: 'json',
-  md: 'markdown',
-  rst: 'rst',
-  toml: 'toml',
-  yaml: 'yaml',
-  yml: 'yaml',
-  cfg: 'ini',
-  ini: 'ini',
-  txt: 'text',
-  csv: 'csv',
-  sh: 'shell',
-};
-
 function languageOf(file: BundleFile): string | null {
-  if (file.language !== undefined) return file.language;
-  const name = file.path.slice(file.path.lastIndexOf('/') + 1);
-  const dot = name.lastIndexOf('.');
-  if (dot <= 0) return null;
-  return LANGUAGE_BY_EXTENSION[name.slice(dot + 1).toLowerCase()] ?? null;
+  return file.language ?? languageOfPath(file.path) ?? null;
 }
 
 function toRomaArtifact(file: BundleFile): RomaCodeArtifact {
