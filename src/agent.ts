@@ -165,9 +165,15 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
   }
 
   /**
-   * `parsePlan`, with secrets scrubbed from the error: a plan from the network can carry a key in
-   * a field name or value, and validation messages quote both.
+   * Validates a plan as `execute` does: `parsePlan`, with this agent's secrets scrubbed from the
+   * error (a plan from the network can carry a key in a field name or value, and validation
+   * messages quote both). For servers that answer an invalid plan before starting a run.
+   * @throws PlanValidationError
    */
+  validatePlan(planInput: PlanInput | Plan): Plan {
+    return this.parse(planInput);
+  }
+
   private parse(planInput: PlanInput | Plan): Plan {
     try {
       return parsePlan(planInput);

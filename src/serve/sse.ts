@@ -4,11 +4,14 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { PTCStreamItem } from '../events.js';
 import { PlanValidationError, PTCAbortError, isPTCError } from '../errors.js';
+import { durationMs } from '../internal/validate.js';
 import { type Plan, type PlanInput, parsePlan } from '../plan.js';
 
 /** What the helpers need of an agent: `PTCAgent` has it, and so does a wrapper of yours. */
 export interface SSESource {
   stream(plan: PlanInput | Plan, options?: { signal?: AbortSignal }): AsyncIterable<PTCStreamItem>;
+  /** `PTCAgent.validatePlan`: validation whose errors are scrubbed of the agent's secrets. */
+  validatePlan?(plan: PlanInput | Plan): Plan;
 }
 
 export interface SSEOptions {
@@ -25,7 +28,6 @@ export interface SSEOptions {
 }
 
 const DEFAULT_KEEP_ALIVE_MS = 15_000;
-const MAX_KEEP_ALIVE_MS = 2 ** 31 - 1;
 
 /** The headers every SSE response gets; `x-accel-buffering` stops nginx from holding events back. */
 const SSE_HEADERS: Readonly<Record<string, string>> = {
@@ -122,7 +124,9 @@ export function toSSEStream(agent: SSESource, plan: PlanInput | Plan, options: S
 export function toSSEResponse(agent: SSESource, plan: PlanInput | Plan, options: SSEOptions = {}): Response {
   let parsed: Plan;
   try {
-    parsed = parsePlan(plan);
+    // The agent's own validation when it has one: the 400 goes to a client, and a plan can carry a
+    // secret in a field name that validation would quote.
+    parsed = agent.validatePlan ? agent.validatePlan(plan) : parsePlan(plan);
   } catch (error) {
     if (!(error instanceof PlanValidationError)) throw error;
     return Response.json({ error: { code: error.code, message: error.message, issues: error.issues } }, { status: 400, headers: options.headers ?? {} });
@@ -160,11 +164,8 @@ export async function sendSSE(response: ServerResponse, agent: SSESource, plan: 
 }
 
 function resolveKeepAlive(value: number | undefined): number {
-  if (value === undefined) return DEFAULT_KEEP_ALIVE_MS;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_KEEP_ALIVE_MS) {
-    throw new TypeError(`keepAliveMs must be an integer from 0 to ${MAX_KEEP_ALIVE_MS}, got ${String(value)}`);
-  }
-  return value;
+  // 0 turns the keepalive off.
+  return durationMs('keepAliveMs', value, DEFAULT_KEEP_ALIVE_MS, 0);
 }
 
 /** Aborts `target` when `source` aborts (AbortSignal.any needs Node 20.3); returns the unsubscribe. */

@@ -277,3 +277,13 @@ describe('over real HTTP, a client that disconnects mid-run cancels it', () => {
     expect(JSON.parse(body).error.code).toBe('PLAN_INVALID');
   });
 });
+
+test('an invalid plan is answered 400 without the secret a field name carried', async () => {
+  const secret = 'sk-sse-field-secret-000';
+  const agent = new PTCAgent({ generator: new ScriptedCodeGenerator({ files: [] }), runner: new FakeSandboxRunner(), cache: false, secrets: [secret] });
+  const response = toSSEResponse(agent, { taskDescription: 'x', [secret]: 1 } as never);
+  expect(response.status).toBe(400);
+  const body = await response.text();
+  expect(body).toContain('PLAN_INVALID');
+  expect(body).not.toContain(secret);
+});
