@@ -36,7 +36,7 @@ test('npm pack → install the tarball in a fresh directory → npx ptc-agent de
   const tarball = join(work.path, packed[0]!.filename);
   // The bin is in the tarball, and nothing the demo needs lives outside dist/.
   expect(packed[0]!.files.map((file) => file.path)).toContain('dist/cli.js');
-  expect(packed[0]!.files.every((file) => file.path.startsWith('dist/') || ['package.json', 'README.md', 'LICENSE'].includes(file.path))).toBe(true);
+  expect(packed[0]!.files.every((file) => file.path.startsWith('dist/') || ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE'].includes(file.path))).toBe(true);
 
   const app = join(work.path, 'app');
   execFileSync('mkdir', ['-p', app]);
