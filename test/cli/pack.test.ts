@@ -46,7 +46,7 @@ test('npm pack → install the tarball in a fresh directory → npx ptc-agent de
   if (!offline) console.warn('SKIPPED part: `unshare -rn` is not available; the demo runs with the network reachable (it makes no call, but that is not checked)');
   const wrap = (command: string[]) => (offline ? ['unshare', '-rn', ...command] : command);
   const manifest = JSON.parse(await readFile(join(app, 'node_modules/ptc-agent/package.json'), 'utf8')) as { bin: Record<string, string> };
-  expect(manifest.bin['ptc-agent']).toBe('./dist/cli.js');
+  expect(String(manifest.bin['ptc-agent']).replace(/^\.\//, '')).toBe('dist/cli.js');
   // The terminal library is bundled into dist/: installing ptc-agent does not install it.
   expect(() => execFileSync('node', ['-e', "require.resolve('ora')"], { cwd: app, stdio: 'ignore' })).toThrow();
 
