@@ -89,6 +89,11 @@ export class RunCheckpoint {
     private readonly point: ResumePoint | undefined,
   ) {}
 
+  /** For a run without a checkpoint store: every method does nothing. */
+  static none(context: RunContext): RunCheckpoint {
+    return new RunCheckpoint(context, undefined, undefined);
+  }
+
   /** Uses `resume` when the caller loaded one (`agent.resume`), else looks for this execution's checkpoint. */
   static async open(context: RunContext, resume: ResumePoint | undefined, signal: AbortSignal): Promise<RunCheckpoint> {
     const store = context.options.checkpoints;

@@ -49,7 +49,8 @@ export async function runPlan(context: RunContext, input: RunInput): Promise<Art
       }
       context.emit('cache:miss', { cacheKey: key });
     }
-    checkpoint = await scope.guard(RunCheckpoint.open(context, input.resume, scope.signal));
+    // Awaited only with a store: without one the run reaches the queue in the same tick, as before.
+    checkpoint = options.checkpoints ? await scope.guard(RunCheckpoint.open(context, input.resume, scope.signal)) : RunCheckpoint.none(context);
     const queuedAt = performance.now();
     if (input.queue.full) {
       // Time in the queue does not count: the clock stops while the run waits for a slot.
