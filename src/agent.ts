@@ -13,6 +13,9 @@ import { type PTCAgentOptions, type ResolvedOptions, resolveOptions } from './op
 import { type Language, type Plan, type PlanInput, parsePlan } from './plan.js';
 import type { TestPreset } from './reports/presets.js';
 import { type EventSink, RunContext, type RunQueue } from './run/context.js';
+import type { ResumePoint } from './checkpoint-state.js';
+import { withTimeout } from './internal/async.js';
+import { readCheckpoint } from './run/checkpoint.js';
 import { runPlan } from './run/loop.js';
 import { RunRecord, asHit } from './run/result.js';
 import { stopReasonOf } from './run/scope.js';
@@ -130,6 +133,33 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
     const plan = this.parse(planInput);
     this.assertOpen();
     return this.track(this.executePlan(plan, this.withLifetime(options.signal), undefined));
+  }
+
+  /**
+   * Continues the run `executionId` from its checkpoint (the `checkpoints` option): iterations it
+   * already did are not generated again, usage and budgets carry over, and a fresh sandbox runs
+   * the next iteration's tests. Resolves with a bundle of all iterations. Rejects with a
+   * `PTCError` `CHECKPOINT_NOT_FOUND` when there is no usable checkpoint (none, unreadable,
+   * invalid, foreign, or of a finished run), saying which.
+   */
+  async resume(executionId: string, options: ExecuteOptions = {}): Promise<ArtifactBundle> {
+    this.assertOpen();
+    const store = this.options.checkpoints;
+    if (!store) throw new PTCError('CHECKPOINT_NOT_FOUND', 'resume needs a checkpoint store: pass the checkpoints option to PTCAgent');
+    if (typeof executionId !== 'string' || executionId.length === 0) throw new TypeError('executionId must be a non-empty string');
+    const signal = this.withLifetime(options.signal);
+    let raw: unknown;
+    try {
+      raw = await withTimeout((callSignal) => store.load(executionId, { signal: callSignal }), this.options.cacheTimeoutMs, signal, 'checkpoint load');
+    } catch (error) {
+      throw new PTCError('CHECKPOINT_NOT_FOUND', this.redactor.text(`the checkpoint of ${executionId} could not be loaded: ${error instanceof Error ? error.message : String(error)}`), { cause: error });
+    }
+    if (raw === undefined || raw === null) throw new PTCError('CHECKPOINT_NOT_FOUND', `there is no checkpoint for ${executionId} (never saved, finished and deleted, or expired)`);
+    const read = readCheckpoint(raw, { executionId, generatorId: this.options.generator.id, testPresetIdFor: (plan) => this.testPresetFor(plan.language).id }, this.redactor);
+    if (typeof read === 'string') throw new PTCError('CHECKPOINT_NOT_FOUND', this.redactor.text(`the checkpoint of ${executionId} cannot be resumed: ${read}`));
+    if (read.state.finished) throw new PTCError('CHECKPOINT_NOT_FOUND', `the run ${executionId} already finished (${read.state.finished.stopReason}); there is nothing to resume`);
+    this.assertOpen();
+    return this.track(this.executePlan(read.plan, signal, undefined, read));
   }
 
   /**
@@ -273,7 +303,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
     return computeCacheKey(plan, { generatorId: this.options.generator.id, testPresetId: this.testPresetFor(plan.language).id });
   }
 
-  private async executePlan(plan: Plan, callerSignal: AbortSignal | undefined, observer: Observer | undefined): Promise<ArtifactBundle> {
+  private async executePlan(plan: Plan, callerSignal: AbortSignal | undefined, observer: Observer | undefined, resume?: ResumePoint): Promise<ArtifactBundle> {
     const preset = this.options.testPresets[plan.language];
     // The key serves the cache and single flight; a plan that opts out of both does not need one.
     const key = plan.cacheStrategy === 'never' ? undefined : computeCacheKey(plan, { generatorId: this.options.generator.id, testPresetId: preset.id });
@@ -307,6 +337,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
         queue: this.queue,
         callerSignal,
         deadline,
+        ...(resume ? { resume } : {}),
         linger: (cleanup) => {
           this.lingering.add(cleanup);
           void cleanup.finally(() => this.lingering.delete(cleanup));

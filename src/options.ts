@@ -1,4 +1,5 @@
 import type { Cache } from './contracts/cache.js';
+import type { CheckpointStore } from './contracts/checkpoint.js';
 import type { CodeGenerator } from './contracts/code-generator.js';
 import type { SandboxRunner } from './contracts/sandbox-runner.js';
 import { DefaultCache, DefaultRunner } from './defaults.js';
@@ -44,11 +45,24 @@ export interface PTCAgentOptions {
    * variables whose names look secret (`*KEY*`, `*TOKEN*`, `*SECRET*`, `*PASSWORD*`…). @default []
    */
   secrets?: string[];
+  /**
+   * Where a run's state is saved after every iteration, so `resume(executionId)` (or `execute`
+   * with the same plan and execution id) continues it in any process that reaches the store.
+   * @default undefined (no checkpoints)
+   */
+  checkpoints?: CheckpointStore;
+  /**
+   * 0: a finished run's checkpoint is deleted (an unfinished one expires after 7 days). Above 0:
+   * every checkpoint lives this long after its last save, and a finished run's is kept, marked
+   * finished (nothing to resume). @default 0
+   */
+  checkpointTtlMs?: number;
 }
 
 /** Options after defaults and validation; what a run reads. */
-export type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPresets' | 'fileLimits' | 'secrets' | 'runner'>> & {
+export type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPresets' | 'fileLimits' | 'secrets' | 'runner' | 'checkpoints'>> & {
   runner: SandboxRunner;
+  checkpoints: CheckpointStore | undefined;
   cache: Cache | undefined;
   testPresets: Record<Language, TestPreset>;
   fileLimits: Required<FileLimitOptions>;
@@ -58,7 +72,7 @@ export type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPres
 /** Validates options once, eagerly: a bad option throws a TypeError naming it. */
 const OPTION_NAMES = [
   'generator', 'runner', 'cache', 'maxConcurrent', 'defaultTimeoutMs', 'testTimeoutMs', 'cacheTimeoutMs',
-  'closeTimeoutMs', 'testPresets', 'fileLimits', 'sandboxEnv', 'secrets',
+  'closeTimeoutMs', 'testPresets', 'fileLimits', 'sandboxEnv', 'secrets', 'checkpoints', 'checkpointTtlMs',
 ] as const satisfies readonly (keyof PTCAgentOptions)[];
 const FILE_LIMIT_NAMES = ['maxFiles', 'maxFileBytes', 'maxTotalBytes'] as const satisfies readonly (keyof FileLimitOptions)[];
 /** Shorter secrets would redact ordinary words (and the Redactor would ignore them). */
@@ -92,6 +106,10 @@ export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
   if (cache && (typeof cache.get !== 'function' || typeof cache.set !== 'function')) {
     throw new TypeError('cache must be a Cache (get, set, delete) or false');
   }
+  const { checkpoints } = options;
+  if (checkpoints !== undefined && (!checkpoints || typeof checkpoints.load !== 'function' || typeof checkpoints.save !== 'function' || typeof checkpoints.delete !== 'function')) {
+    throw new TypeError('checkpoints must be a CheckpointStore (load, save, delete)');
+  }
   const sandboxEnv = options.sandboxEnv ?? {};
   for (const [name, value] of Object.entries(sandboxEnv)) {
     if (typeof value !== 'string') throw new TypeError(`sandboxEnv.${name} must be a string`);
@@ -113,6 +131,8 @@ export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
       maxTotalBytes: positiveInteger('fileLimits.maxTotalBytes', limits.maxTotalBytes, 5_242_880),
     },
     sandboxEnv,
+    checkpoints,
+    checkpointTtlMs: durationMs('checkpointTtlMs', options.checkpointTtlMs, 0, 0),
   };
 }
 

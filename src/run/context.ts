@@ -1,4 +1,5 @@
 import type { ErrorInfo } from '../bundle.js';
+import type { ResumePoint } from '../checkpoint-state.js';
 import type { Cache } from '../contracts/cache.js';
 import type { SandboxFile } from '../contracts/sandbox-runner.js';
 import { type ErrorCode, PTCError } from '../errors.js';
@@ -33,6 +34,8 @@ export interface RunInput {
   readonly deadline: number | undefined;
   /** Receives cleanup that outlives the run (a sandbox still opening), for a graceful shutdown to await. */
   readonly linger?: (cleanup: Promise<void>) => void;
+  /** A checkpoint `agent.resume` already loaded and checked. */
+  readonly resume?: ResumePoint;
 }
 
 /** Longest message kept in a warning, an error or a problem told to the model. */

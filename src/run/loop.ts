@@ -8,6 +8,7 @@ import { failingCases } from '../reports/run-tests.js';
 import { judge } from '../reports/verdict.js';
 import { totalTokens, readUsage } from '../usage.js';
 import { budgetStop } from './budget.js';
+import { RunCheckpoint } from './checkpoint.js';
 import { openSandbox } from './sandbox.js';
 import { readCache, writeCache } from './cache.js';
 import type { RunContext, RunInput } from './context.js';
@@ -31,6 +32,7 @@ export async function runPlan(context: RunContext, input: RunInput): Promise<Art
   const scope = new RunScope(input.callerSignal);
   let outcome: Outcome;
   let release: (() => void) | undefined;
+  let checkpoint: RunCheckpoint | undefined;
   try {
     // The clock runs from here, but for time spent waiting in the queue.
     scope.startDeadline(input.deadline ?? performance.now() + context.timeoutMs, context.timeoutMs);
@@ -47,6 +49,8 @@ export async function runPlan(context: RunContext, input: RunInput): Promise<Art
       }
       context.emit('cache:miss', { cacheKey: key });
     }
+    // Awaited only with a store: without one the run reaches the queue in the same tick, as before.
+    checkpoint = options.checkpoints ? await scope.guard(RunCheckpoint.open(context, input.resume, scope.signal)) : RunCheckpoint.none(context);
     const queuedAt = performance.now();
     if (input.queue.full) {
       // Time in the queue does not count: the clock stops while the run waits for a slot.
@@ -67,7 +71,7 @@ export async function runPlan(context: RunContext, input: RunInput): Promise<Art
       if (options.runner.preflight) await scope.guard(options.runner.preflight({ language: plan.language, dependencies, env: options.sandboxEnv, signal: scope.signal }));
       scope.open((signal) => openSandbox(context, record, dependencies, signal));
     }
-    outcome = await iterate(context, record, scope);
+    outcome = await iterate(context, record, scope, checkpoint);
   } catch (error) {
     outcome = { stopReason: 'sandbox_failed', error: context.errorInfo(error, 'SANDBOX_FAILED') };
   }
@@ -78,6 +82,7 @@ export async function runPlan(context: RunContext, input: RunInput): Promise<Art
   if (scope.lingering) input.linger?.(scope.lingering);
   release?.();
   if (closeProblem) context.warn('SANDBOX_FAILED', closeProblem);
+  await checkpoint?.finish(record, outcome, input.callerSignal);
   let bundle = record.bundle(context, outcome);
   if (input.cache && key !== undefined) {
     const storeProblem = await writeCache(context, input.cache, key, bundle, input.callerSignal);
@@ -98,14 +103,12 @@ function stoppedBy(context: RunContext, reason: Error, fallback: Outcome): Outco
   return { stopReason: 'cancelled', error: context.errorInfo(reason, 'ABORTED') };
 }
 
-async function iterate(context: RunContext, record: RunRecord, scope: RunScope): Promise<Outcome> {
+async function iterate(context: RunContext, record: RunRecord, scope: RunScope, checkpoint: RunCheckpoint): Promise<Outcome> {
   const { plan, options } = context;
   // What the model gets back to refine (its last usable files), and what its tests are compared
   // with (the last files that were tested): a rejected iteration must not become the baseline.
-  let previous: { files: GeneratedFile[]; report: TestReport | undefined } = { files: [], report: undefined };
-  let baseline: { files: GeneratedFile[]; report: TestReport | undefined } = { files: [], report: undefined };
-  let problem: string | undefined;
-  let lastError: ErrorInfo | undefined;
+  // A resumed run gets them, and the iterations before `checkpoint.next`, from its checkpoint.
+  let { previous, baseline, problem, lastError } = checkpoint.restore(record);
   if (plan.enableTesting && context.acceptanceFiles.length > 0 && !context.preset.acceptance) {
     context.warn('VERDICT_NOT_HARDENED', `the test preset ${context.preset.id} has no acceptance invocation: acceptance tests run only inside the model's own test run, which its files can configure`);
   }
@@ -119,7 +122,8 @@ async function iterate(context: RunContext, record: RunRecord, scope: RunScope):
     return budgetStop(context, record);
   };
 
-  for (let iteration = 1; iteration <= plan.maxIterations; iteration += 1) {
+  for (let iteration = checkpoint.next; iteration <= plan.maxIterations; iteration += 1) {
+    await checkpoint.save(record, { previous, baseline, problem, lastError }, iteration, scope.signal);
     const entry = record.begin(iteration);
     // 1. Generate.
     const request: GenerationRequest = {

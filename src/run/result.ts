@@ -85,6 +85,8 @@ export class RunRecord {
   generationMs = 0;
   testMs = 0;
   sandbox: { runner: string; id: string; isolation?: string } | undefined;
+  /** Wall time of the runs this one resumes (a checkpoint's). */
+  priorMs = 0;
 
   begin(iteration: number): IterationRecord {
     const record: IterationRecord = { iteration, files: [], usage: emptyUsage(), generationMs: 0, testMs: 0 };
@@ -100,6 +102,16 @@ export class RunRecord {
   setFiles(record: IterationRecord, files: BundleFile[]): void {
     record.files = files.map(({ path, sha256, bytes }) => ({ path, sha256, bytes }));
     this.filesByIteration.set(record.iteration, files);
+  }
+
+  /** An iteration a checkpoint recorded, with its files when it produced some. */
+  restore(record: IterationRecord, files: BundleFile[] | undefined): void {
+    this.iterations.push(record);
+    if (files) this.filesByIteration.set(record.iteration, files);
+  }
+
+  iterationFiles(): [number, BundleFile[]][] {
+    return [...this.filesByIteration];
   }
 
   hasFiles(): boolean {
@@ -142,7 +154,7 @@ export class RunRecord {
       timings: {
         startedAt: this.startedAt.toISOString(),
         endedAt: new Date().toISOString(),
-        totalMs: performance.now() - this.started,
+        totalMs: this.priorMs + performance.now() - this.started,
         queuedMs: this.queuedMs,
         cacheMs: this.cacheMs,
         sandboxOpenMs: this.sandboxOpenMs,
