@@ -2,7 +2,11 @@
  * LocalSandboxRunner overhead, measured in one run:
  *  1. a pytest run through the runner / the same bare `python3 -m pytest` in the same prepared
  *     directory (goal <= 1.10 without isolation, <= 1.30 with bwrap);
- *  2. the second `open` with the same dependencies / the first (the install is reused).
+ *  2. the second `open` with the same dependencies / the first (the install is reused);
+ *  3. warm runs (`warmPython`, issue 16): a 3-test suite through the runner under bwrap, warm /
+ *     bare `python3 -B -m pytest` cold in the same directory (goal <= 0.25), beside the same
+ *     suite through a cold bwrap session. Each runner run follows a `sync` (not timed), as in
+ *     the agent, and the bare and cold runs between two warm ones leave its standby time to load.
  *
  * Runs are interleaved (bare, none, bwrap, bare, …) and the median of each is taken, so load
  * from other processes on the machine hits all of them alike.
@@ -165,9 +169,64 @@ async function dependencyReuse(): Promise<void> {
   reportResult({ name: 'local runner: second open / first (same deps)', value: second / first, unit: 'x' });
 }
 
+const THREE_TESTS = [
+  files[0]!,
+  {
+    path: 'tests/test_calc.py',
+    content: ['from calc import add, mul', '', ...Array.from({ length: 3 }, (_, index) => `def test_${index}():\n    assert add(${index}, 1) == ${index + 1}\n    assert mul(${index}, 2) == ${index * 2}\n`)].join('\n'),
+  },
+];
+
+async function warmRuns(): Promise<void> {
+  if ((await new LocalSandboxRunner({ isolation: 'auto', onWarning: () => {} }).effectiveIsolation()) !== 'bwrap') {
+    console.log('bwrap is not usable here: the warm ratio was not measured');
+    return;
+  }
+  const openBwrap = async (warmPython: boolean) => {
+    const runner = new LocalSandboxRunner({ isolation: 'bwrap', warmPython, onWarning: () => {} });
+    const session = await runner.open({ executionId: 'bench-warm', language: 'python', dependencies: [], env: {}, signal: signal() });
+    await session.sync(THREE_TESTS, { signal: signal() });
+    const directory = (await session.run(['pwd'], { timeoutMs: 10_000, signal: signal() })).stdout.trim();
+    return { session, directory };
+  };
+  const warm = await openBwrap(true);
+  const cold = await openBwrap(false);
+  const timed = async (session: SandboxSession) => {
+    await session.sync(THREE_TESTS, { signal: signal() });
+    return throughRunner(session);
+  };
+  const times = { bare: [] as number[], warm: [] as number[], cold: [] as number[] };
+  try {
+    await bare(warm.directory);
+    await timed(warm.session);
+    await timed(cold.session);
+    for (let round = 0; round < rounds; round += 1) {
+      const steps: Array<[() => Promise<number>, number[]]> = [
+        [() => bare(warm.directory), times.bare],
+        [() => timed(warm.session), times.warm],
+        [() => timed(cold.session), times.cold],
+      ];
+      if (round % 2 === 1) steps.reverse();
+      for (const [measure, into] of steps) into.push(await measure());
+    }
+  } finally {
+    await warm.session.close();
+    await cold.session.close();
+  }
+  const used = (warm.session as unknown as { warmRuns: number }).warmRuns;
+  const ratio = median(times.warm) / median(times.bare);
+  console.log(`3 tests, bare \`python3 -B -m pytest\` (median of ${rounds}): ${median(times.bare).toFixed(0)} ms`);
+  console.log(`3 tests, runner bwrap cold:                       ${median(times.cold).toFixed(0)} ms`);
+  console.log(`3 tests, runner bwrap warm:                       ${median(times.warm).toFixed(0)} ms (${used} of ${rounds + 1} runs warm)`);
+  console.log(`RATIO runner(bwrap, warm) / bare:                 ${ratio.toFixed(3)}  (goal <= 0.25)`);
+  console.log(`RATIO runner(bwrap, warm) / runner(bwrap, cold):  ${(median(times.warm) / median(times.cold)).toFixed(3)}`);
+  reportResult({ name: 'local runner: warm run (bwrap) / bare pytest, 3 tests', value: ratio, unit: 'x', goal: '<= 0.25' });
+}
+
 try {
   await overhead();
   await dependencyReuse();
+  await warmRuns();
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, realpath, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, realpath, rm, symlink } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type {
@@ -26,7 +26,8 @@ import {
   processLimit,
   type ResourceLimits,
 } from './local/isolation.js';
-import { runProcess } from './local/process.js';
+import { launchProcess } from './local/process.js';
+import { PythonStandby, type StandbyHandle, WARM_PYTHON_BOOTSTRAP, WARM_PYTHON_FLAGS, warmPytestArguments } from './local/warm-python.js';
 import {
   FALLBACK_PATH,
   findExecutable,
@@ -43,7 +44,7 @@ import { removeTree, Workspace } from './local/workspace.js';
 import { durationMs, positiveInteger, rejectUnknownKeys } from '../internal/validate.js';
 
 /** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
-const LOCAL_SANDBOX_RUNNER_OPTION_NAMES = ['isolation', 'workspaceRoot', 'cacheDirectory', 'installTimeoutMs', 'maxCpuSeconds', 'maxMemoryBytes', 'maxProcesses', 'maxFileSizeBytes', 'maxOutputBytes', 'maxReadFileBytes', 'env', 'path', 'locale', 'readOnlyPaths', 'inheritPackageManagerConfig', 'installEnv', 'requireTypeScriptLoader', 'bwrapPath', 'prlimitPath', 'onWarning'] as const satisfies readonly (keyof LocalSandboxRunnerOptions)[];
+const LOCAL_SANDBOX_RUNNER_OPTION_NAMES = ['isolation', 'workspaceRoot', 'cacheDirectory', 'installTimeoutMs', 'maxCpuSeconds', 'maxMemoryBytes', 'maxProcesses', 'maxFileSizeBytes', 'maxOutputBytes', 'maxReadFileBytes', 'env', 'path', 'locale', 'readOnlyPaths', 'inheritPackageManagerConfig', 'installEnv', 'requireTypeScriptLoader', 'bwrapPath', 'prlimitPath', 'onWarning', 'warmPython'] as const satisfies readonly (keyof LocalSandboxRunnerOptions)[];
 
 export type LocalIsolation = 'auto' | 'bwrap' | 'none';
 
@@ -111,6 +112,16 @@ export interface LocalSandboxRunnerOptions {
   prlimitPath?: string;
   /** Receives warnings (no bwrap under `auto`, a process limit that cannot be applied). @default process.emitWarning */
   onWarning?: (message: string) => void;
+  /**
+   * Python sessions keep one standby interpreter that has already imported pytest, started in the
+   * same jail, under the same limits and environment as a test command, and used by at most one
+   * run (a fresh one is started after every run). A run uses it only when it is
+   * `python3 -B -m pytest …` with the session's environment as is, right after a `sync`, and no
+   * synced file could shadow a module the standby imported; any other run, or a standby that is
+   * dead or not answering, runs cold as before. The preset's hardened acceptance invocation
+   * (`-s`, `PYTHONSAFEPATH`) is always cold. @default false
+   */
+  warmPython?: boolean;
 }
 
 interface ResolvedOptions {
@@ -131,6 +142,7 @@ interface ResolvedOptions {
   bwrapPath: string;
   prlimitPath: string;
   onWarning: (message: string) => void;
+  warmPython: boolean;
 }
 
 /** What this machine offers, found out once per runner on the first `open`. */
@@ -200,6 +212,7 @@ function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedOptions {
   if (options.inheritPackageManagerConfig !== undefined && typeof options.inheritPackageManagerConfig !== 'boolean') {
     throw new TypeError('LocalSandboxRunner: options.inheritPackageManagerConfig must be a boolean');
   }
+  if (options.warmPython !== undefined && typeof options.warmPython !== 'boolean') throw new TypeError('LocalSandboxRunner: options.warmPython must be a boolean');
   if (options.requireTypeScriptLoader !== undefined && typeof options.requireTypeScriptLoader !== 'boolean') {
     throw new TypeError('LocalSandboxRunner: options.requireTypeScriptLoader must be a boolean');
   }
@@ -226,7 +239,16 @@ function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedOptions {
     bwrapPath: nonEmptyString(options.bwrapPath, 'bwrapPath', 'bwrap'),
     prlimitPath: nonEmptyString(options.prlimitPath, 'prlimitPath', 'prlimit'),
     onWarning: options.onWarning ?? ((message) => process.emitWarning(message, { code: 'PTC_LOCAL_RUNNER' })),
+    warmPython: options.warmPython ?? false,
   };
+}
+
+interface LaunchSpec {
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly jail: { workspace: string; readOnlyPaths: readonly string[]; writablePaths: readonly string[]; network: boolean } | undefined;
+  readonly limits: ResourceLimits | undefined;
+  readonly controlChannel?: boolean;
 }
 
 interface ExecuteOptions {
@@ -285,7 +307,8 @@ export class LocalSandboxRunner implements SandboxRunner {
 
   async open(spec: SandboxOpenSpec): Promise<SandboxSession> {
     throwIfAborted(spec.signal);
-    let workspaceDirectory: string | undefined;
+    // What the error path removes: the workspace, or for a warm session the directory holding it.
+    let sessionDirectory: string | undefined;
     try {
       const host = await raceAbort(this.host(), spec.signal);
       const base = this.baseEnvironment(spec.language, spec.env);
@@ -303,7 +326,13 @@ export class LocalSandboxRunner implements SandboxRunner {
         spec.onWarning?.('ISOLATION_NONE', 'bubblewrap (bwrap) is not usable on this machine: the tests ran WITHOUT a filesystem/network jail, only with resource limits and an explicit environment');
       }
       await mkdir(this.options.workspaceRoot, { recursive: true });
-      workspaceDirectory = await realpath(await mkdtemp(join(this.options.workspaceRoot, 'ptc-workspace-')));
+      sessionDirectory = await realpath(await mkdtemp(join(this.options.workspaceRoot, 'ptc-workspace-')));
+      const warm = this.options.warmPython && spec.language === 'python';
+      // A warm standby is jailed before the sync that recreates the workspace; a bind mount of the
+      // workspace itself would keep showing the old, deleted tree. It binds a private directory
+      // holding the workspace instead, which the session keeps empty but for it (see `sync`).
+      const workspaceDirectory = warm ? join(sessionDirectory, 'w') : sessionDirectory;
+      if (warm) await mkdir(workspaceDirectory, { mode: 0o755 });
       const scratch = join(workspaceDirectory, '.ptc', 'tmp');
 
       let installed: InstalledDependencies | undefined;
@@ -351,11 +380,32 @@ export class LocalSandboxRunner implements SandboxRunner {
         if (modules) await symlink(modules, join(root, 'node_modules'), 'dir');
       };
       await scaffold(workspaceDirectory);
+      const readOnlyPaths = installed ? [installed.directory, ...this.options.readOnlyPaths] : this.options.readOnlyPaths;
+      const python = toolchain.executables.get('python3') ?? 'python3';
+      const warmDirectory = sessionDirectory;
       const session = new LocalSandboxSession({
         workspace: new Workspace(workspaceDirectory, scaffold),
+        sessionDirectory,
         env,
-        readOnlyPaths: installed ? [installed.directory, ...this.options.readOnlyPaths] : this.options.readOnlyPaths,
+        readOnlyPaths,
         jailed: host.bwrap,
+        ...(warm
+          ? {
+              warm: {
+                python,
+                // Same prefix, jail and limits as a test command; only the workspace bound is the
+                // session directory, and the standby starts there (the workspace may be replaced).
+                start: () =>
+                  this.launch(host, [python, ...WARM_PYTHON_FLAGS, '-c', WARM_PYTHON_BOOTSTRAP], {
+                    cwd: warmDirectory,
+                    env,
+                    jail: host.bwrap ? { workspace: warmDirectory, readOnlyPaths, writablePaths: [], network: false } : undefined,
+                    limits: this.options.limits,
+                    controlChannel: true,
+                  }),
+              },
+            }
+          : {}),
         execute: (argv, options) => this.execute(host, argv, options),
         prepare: (command) => {
           // The one place a test command is adjusted: pytest gets exactly the plan's plugins, and
@@ -368,10 +418,10 @@ export class LocalSandboxRunner implements SandboxRunner {
         maxReadFileBytes: this.options.maxReadFileBytes,
         limits: this.options.limits,
       });
-      workspaceDirectory = undefined;
+      sessionDirectory = undefined;
       return session;
     } catch (error) {
-      if (workspaceDirectory) await rm(workspaceDirectory, { recursive: true, force: true }).catch(() => {});
+      if (sessionDirectory) await rm(sessionDirectory, { recursive: true, force: true }).catch(() => {});
       if (spec.signal.aborted) throw abortReason(spec.signal);
       if (isPTCError(error)) throw error;
       throw new SandboxError(`Could not open a local sandbox: ${error instanceof Error ? error.message : String(error)}`, {
@@ -547,6 +597,21 @@ export class LocalSandboxRunner implements SandboxRunner {
 
   /** Runs argv under the limits, in the jail when there is one; owns the per-command pids cgroup. */
   private async execute(host: HostCapabilities, argv: readonly string[], options: ExecuteOptions): Promise<CommandResult> {
+    if (options.signal.aborted) throw abortReason(options.signal);
+    const launched = await this.launch(host, argv, options);
+    try {
+      return await launched.process.arm(options.timeoutMs, options.signal);
+    } finally {
+      await launched.dispose();
+    }
+  }
+
+  /**
+   * Starts argv under the limits, in the jail when there is one, without starting its clock
+   * (`arm` does): what `execute` runs, and what a warm standby is. `dispose` (idempotent) kills
+   * what is left and removes the pids cgroup.
+   */
+  private async launch(host: HostCapabilities, argv: readonly string[], options: LaunchSpec): Promise<StandbyHandle> {
     const prefix: string[] = [];
     let cgroup: PidsCgroup | undefined;
     try {
@@ -571,17 +636,26 @@ export class LocalSandboxRunner implements SandboxRunner {
         );
       }
       const activeCgroup = cgroup;
-      return await runProcess([...prefix, ...argv], {
+      const child = launchProcess([...prefix, ...argv], {
         cwd: options.cwd,
         env: options.env,
-        timeoutMs: options.timeoutMs,
-        signal: options.signal,
         maxOutputBytes: this.options.maxOutputBytes,
         signalAsExitCode: options.jail !== undefined,
+        ...(options.controlChannel ? { controlChannel: true } : {}),
         ...(activeCgroup ? { killAll: () => activeCgroup.killAll() } : {}),
       });
-    } finally {
+      let disposed: Promise<void> | undefined;
+      return {
+        process: child,
+        dispose: () =>
+          (disposed ??= (async () => {
+            child.kill();
+            await activeCgroup?.dispose();
+          })()),
+      };
+    } catch (error) {
       await cgroup?.dispose();
+      throw error;
     }
   }
 
@@ -629,6 +703,10 @@ export class LocalSandboxRunner implements SandboxRunner {
 
 interface SessionSetup {
   workspace: Workspace;
+  /** Removed on close: the workspace itself, or (warm sessions) the private directory holding it. */
+  sessionDirectory: string;
+  /** Set for warm Python sessions: the interpreter runs must name, and how to start a standby. */
+  warm?: { python: string; start: () => Promise<StandbyHandle> };
   env: Readonly<Record<string, string>>;
   readOnlyPaths: readonly string[];
   jailed: boolean;
@@ -647,14 +725,29 @@ class LocalSandboxSession implements SandboxSession {
   // Aborted by close(): running commands are killed before the workspace goes.
   private readonly lifetime = new AbortController();
   private readonly running = new Set<Promise<unknown>>();
+  /** The next warm standby, started ahead of the run that will use it. */
+  private standby: Promise<PythonStandby | undefined> | undefined;
+  /** Paths of the last sync while no run has happened since: only such a run may be warm. */
+  private syncedPaths: string[] | undefined;
+  /** How many runs used a warm standby (for tests and benchmarks; not part of SandboxSession). */
+  warmRuns = 0;
 
   constructor(private readonly setup: SessionSetup) {
     this.isolation = setup.jailed ? 'bwrap' : 'none';
+    // Started now, so it loads pytest while the model writes the first iteration.
+    this.prime();
   }
 
   async sync(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
     this.assertOpen();
-    await this.guard(() => this.setup.workspace.sync(files, options.signal), 'sync files');
+    this.syncedPaths = undefined;
+    await this.guard(async () => {
+      // A warm run's jail binds the directory holding the workspace (writable, it is the bind
+      // mount's root): whatever a run left there beside the workspace goes, as the workspace does.
+      if (this.setup.warm) await clearBeside(this.setup.sessionDirectory, this.setup.workspace.root);
+      await this.setup.workspace.sync(files, options.signal);
+    }, 'sync files');
+    this.syncedPaths = files.map((file) => file.path);
   }
 
   async readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined> {
@@ -671,14 +764,26 @@ class LocalSandboxSession implements SandboxSession {
     throwIfAborted(options.signal);
     const signal = AbortSignal.any([options.signal, this.lifetime.signal]);
     const root = this.setup.workspace.root;
-    const pending = this.setup.execute(this.setup.prepare(command), {
-      cwd: root,
-      env: { ...this.setup.env, ...(options.env ?? {}) },
-      timeoutMs: options.timeoutMs,
-      signal,
-      jail: this.setup.jailed ? { workspace: root, readOnlyPaths: this.setup.readOnlyPaths, writablePaths: [], network: false } : undefined,
-      limits: this.setup.limits,
-    });
+    const argv = this.setup.prepare(command);
+    const syncedPaths = this.syncedPaths;
+    this.syncedPaths = undefined;
+    const pending = (async () => {
+      try {
+        const warm = syncedPaths ? await this.runWarm(argv, syncedPaths, options, signal) : undefined;
+        if (warm) return warm;
+        return await this.setup.execute(argv, {
+          cwd: root,
+          env: { ...this.setup.env, ...(options.env ?? {}) },
+          timeoutMs: options.timeoutMs,
+          signal,
+          jail: this.setup.jailed ? { workspace: root, readOnlyPaths: this.setup.readOnlyPaths, writablePaths: [], network: false } : undefined,
+          limits: this.setup.limits,
+        });
+      } finally {
+        // The next run's standby loads while this run's result is read and the model writes.
+        this.prime();
+      }
+    })();
     this.running.add(pending);
     try {
       return await pending;
@@ -696,10 +801,49 @@ class LocalSandboxSession implements SandboxSession {
     this.closing ??= (async () => {
       this.lifetime.abort(new SandboxError('the session was closed'));
       await Promise.allSettled([...this.running]);
+      const standby = this.standby;
+      this.standby = undefined;
+      await standby?.then((ready) => ready?.discard()).catch(() => {});
       // removeTree: a test may have locked a directory (chmod 000), which a plain rm cannot enter.
-      await removeTree(this.setup.workspace.root).catch(() => {});
+      await removeTree(this.setup.sessionDirectory).catch(() => {});
     })();
     return this.closing;
+  }
+
+  /** Starts the next standby of a warm session, unless one is waiting or the session is closed. */
+  private prime(): void {
+    if (!this.setup.warm || this.closed || this.standby) return;
+    this.standby = this.setup.warm.start().then(
+      (handle) => new PythonStandby(handle),
+      // A standby that cannot start only means cold runs; the cold run will report the problem.
+      () => undefined,
+    );
+  }
+
+  /**
+   * The run in the waiting standby, or `undefined` for a cold run: the command is not
+   * `<python> -B -m pytest …`, its env changes the session's, or the standby declines (see
+   * PythonStandby.run). A standby taken is never reused.
+   */
+  private async runWarm(argv: readonly string[], syncedPaths: readonly string[], options: RunOptions, signal: AbortSignal): Promise<CommandResult | undefined> {
+    const warm = this.setup.warm;
+    if (!warm || !this.standby) return undefined;
+    const args = warmPytestArguments(argv, warm.python);
+    // The standby started with the session's environment: Python reads some of it at start-up.
+    const sameEnvironment = Object.entries(options.env ?? {}).every(([name, value]) => this.setup.env[name] === value);
+    if (!args || !sameEnvironment) return undefined;
+    const taken = this.standby;
+    this.standby = undefined;
+    const standby = await taken;
+    if (!standby) return undefined;
+    try {
+      const result = await standby.run({ argv, args, cwd: this.setup.workspace.root, files: syncedPaths, timeoutMs: options.timeoutMs, signal });
+      if (result) this.warmRuns += 1;
+      return result;
+    } catch (error) {
+      await standby.discard();
+      throw error;
+    }
   }
 
   private assertOpen(): void {
@@ -719,6 +863,14 @@ class LocalSandboxSession implements SandboxSession {
     } finally {
       this.running.delete(pending);
     }
+  }
+}
+
+/** Removes everything in `directory` but `keep` (a path inside it). */
+async function clearBeside(directory: string, keep: string): Promise<void> {
+  for (const entry of await readdir(directory)) {
+    const path = join(directory, entry);
+    if (path !== keep) await removeTree(path);
   }
 }
 

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { Duplex } from 'node:stream';
 import type { CommandResult } from '../../contracts/sandbox-runner.js';
 import { abortReason } from '../../internal/async.js';
 
@@ -93,87 +94,163 @@ function killGroup(pid: number | undefined): void {
  */
 export function runProcess(argv: readonly string[], options: RunProcessOptions): Promise<CommandResult> {
   if (options.signal.aborted) return Promise.reject(abortReason(options.signal));
-  const started = performance.now();
+  if (argv[0] === undefined) return Promise.reject(new TypeError('runProcess: empty argv'));
+  return launchProcess(argv, options).arm(options.timeoutMs, options.signal);
+}
+
+export interface LaunchOptions {
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly maxOutputBytes: number;
+  readonly signalAsExitCode?: boolean;
+  readonly killAll?: () => Promise<void>;
+  /**
+   * Gives the child a control channel on file descriptor 3 (a socket pair end): the only way a
+   * warm standby hears its request. Nothing else of the parent is inherited.
+   */
+  readonly controlChannel?: boolean;
+}
+
+/**
+ * A process started ahead of its command (a warm standby): it is spawned now, and its clock,
+ * timeout and abort only start with `arm`, which then behaves exactly as `runProcess` does
+ * (same capped output, same kill-the-group on timeout, abort and exit). Output written before
+ * `arm` is kept, and counted by `outputBytes`, so the caller can refuse a standby that spoke.
+ */
+export interface LaunchedProcess {
+  readonly control: Duplex | undefined;
+  /** True once the process exited or could not be spawned. */
+  readonly exited: boolean;
+  outputBytes(): number;
+  /** Kills the whole group (and `killAll`); the result, if armed, settles as for a timeout-free exit. */
+  kill(): void;
+  /** Starts the clock: resolves with the result, rejects on abort. Once only. */
+  arm(timeoutMs: number, signal: AbortSignal): Promise<CommandResult>;
+}
+
+export function launchProcess(argv: readonly string[], options: LaunchOptions): LaunchedProcess {
   const stdout = new CappedOutput(options.maxOutputBytes);
   const stderr = new CappedOutput(options.maxOutputBytes);
   const [command, ...args] = argv;
-  if (command === undefined) return Promise.reject(new TypeError('runProcess: empty argv'));
+  if (command === undefined) throw new TypeError('launchProcess: empty argv');
+  let started = performance.now();
+  let timedOut = false;
+  let aborted = false;
+  let exitCode: number | null = null;
+  let exited = false;
+  let closed = false;
+  let armed: { signal: AbortSignal; resolve: (result: CommandResult) => void; reject: (error: unknown) => void } | undefined;
+  let settled = false;
+  let timer: NodeJS.Timeout | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
+  let written = 0;
 
-  return new Promise<CommandResult>((resolve, reject) => {
-    let timedOut = false;
-    let aborted = false;
-    let exitCode: number | null = null;
-    let settled = false;
-    let graceTimer: NodeJS.Timeout | undefined;
-
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-
-    const killEverything = () => {
-      killGroup(child.pid);
-      if (options.killAll) options.killAll().catch(() => {});
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killEverything();
-      // Unless 'exit' already came and started the (shorter) drain grace.
-      graceTimer ??= setTimeout(finish, KILL_GRACE_MS);
-    }, options.timeoutMs);
-    const onAbort = () => {
-      aborted = true;
-      killEverything();
-      // Settle promptly: an aborted caller does not wait for stragglers to close their pipes.
-      finish();
-    };
-    options.signal.addEventListener('abort', onAbort, { once: true });
-
-    const finish = () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (graceTimer) clearTimeout(graceTimer);
-      options.signal.removeEventListener('abort', onAbort);
-      child.stdout.destroy();
-      child.stderr.destroy();
-      killEverything();
-      if (aborted) {
-        reject(abortReason(options.signal));
-        return;
-      }
-      resolve({
-        exitCode: timedOut ? null : exitCode,
-        stdout: stdout.toString(),
-        stderr: stderr.toString(),
-        stdoutTruncated: stdout.truncated,
-        stderrTruncated: stderr.truncated,
-        timedOut,
-        durationMs: performance.now() - started,
-      });
-    };
-
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      // spawn failed (ENOENT, EACCES): a result like a shell's "command not found", not a throw.
-      exitCode = error.code === 'ENOENT' ? 127 : 126;
-      stderr.push(Buffer.from(`cannot run ${command}: ${error.code ?? error.message}\n`));
-      finish();
-    });
-    child.on('exit', (code, signal) => {
-      exitCode = code;
-      const killedBy = signal ?? (options.signalAsExitCode && code !== null ? SIGNAL_BY_EXIT_CODE[code] : undefined);
-      if (killedBy && !timedOut && !aborted) stderr.push(Buffer.from(`\n[the process was killed by ${killedBy}${SIGNAL_HINTS[killedBy] ?? ''}]\n`));
-      // Kill leftovers now, so a background process cannot keep the pipes open for long.
-      killEverything();
-      if (graceTimer) clearTimeout(graceTimer);
-      graceTimer = setTimeout(finish, DRAIN_GRACE_MS);
-    });
-    child.on('close', finish);
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    detached: true,
+    stdio: options.controlChannel ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
   });
+  const control = options.controlChannel ? (child.stdio[3] as Duplex) : undefined;
+  // EPIPE/ECONNRESET when the child is gone: the caller sees it as a standby that never answered.
+  control?.on('error', () => {});
+  child.stdout!.on('data', (chunk: Buffer) => {
+    written += chunk.length;
+    stdout.push(chunk);
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    written += chunk.length;
+    stderr.push(chunk);
+  });
+
+  const killEverything = () => {
+    killGroup(child.pid);
+    if (options.killAll) options.killAll().catch(() => {});
+  };
+  const onAbort = () => {
+    aborted = true;
+    killEverything();
+    // Settle promptly: an aborted caller does not wait for stragglers to close their pipes.
+    finish();
+  };
+  const finish = () => {
+    if (!armed || settled) return;
+    settled = true;
+    clearTimeout(timer);
+    if (graceTimer) clearTimeout(graceTimer);
+    armed.signal.removeEventListener('abort', onAbort);
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+    control?.destroy();
+    killEverything();
+    if (aborted) {
+      armed.reject(abortReason(armed.signal));
+      return;
+    }
+    armed.resolve({
+      exitCode: timedOut ? null : exitCode,
+      stdout: stdout.toString(),
+      stderr: stderr.toString(),
+      stdoutTruncated: stdout.truncated,
+      stderrTruncated: stderr.truncated,
+      timedOut,
+      durationMs: performance.now() - started,
+    });
+  };
+
+  child.on('error', (error: NodeJS.ErrnoException) => {
+    // spawn failed (ENOENT, EACCES): a result like a shell's "command not found", not a throw.
+    exitCode = error.code === 'ENOENT' ? 127 : 126;
+    stderr.push(Buffer.from(`cannot run ${command}: ${error.code ?? error.message}\n`));
+    exited = true;
+    closed = true;
+    finish();
+  });
+  child.on('exit', (code, signal) => {
+    exitCode = code;
+    exited = true;
+    const killedBy = signal ?? (options.signalAsExitCode && code !== null ? SIGNAL_BY_EXIT_CODE[code] : undefined);
+    if (killedBy && !timedOut && !aborted) stderr.push(Buffer.from(`\n[the process was killed by ${killedBy}${SIGNAL_HINTS[killedBy] ?? ''}]\n`));
+    // Kill leftovers now, so a background process cannot keep the pipes open for long.
+    killEverything();
+    if (!armed) return;
+    if (graceTimer) clearTimeout(graceTimer);
+    graceTimer = setTimeout(finish, DRAIN_GRACE_MS);
+  });
+  child.on('close', () => {
+    closed = true;
+    finish();
+  });
+
+  return {
+    control,
+    get exited() {
+      return exited;
+    },
+    outputBytes: () => written,
+    kill: killEverything,
+    arm(timeoutMs, signal) {
+      if (armed) return Promise.reject(new Error('launchProcess: armed twice'));
+      return new Promise<CommandResult>((resolve, reject) => {
+        armed = { signal, resolve, reject };
+        started = performance.now();
+        if (signal.aborted) {
+          onAbort();
+          return;
+        }
+        timer = setTimeout(() => {
+          timedOut = true;
+          killEverything();
+          // Unless 'exit' already came and started the (shorter) drain grace.
+          graceTimer ??= setTimeout(finish, KILL_GRACE_MS);
+        }, timeoutMs);
+        signal.addEventListener('abort', onAbort, { once: true });
+        // What happened before the clock started: a process already gone settles as it would have.
+        if (closed) finish();
+        else if (exited) graceTimer = setTimeout(finish, DRAIN_GRACE_MS);
+      });
+    },
+  };
 }
 
 const SIGNAL_BY_EXIT_CODE: Readonly<Record<number, NodeJS.Signals>> = { 137: 'SIGKILL', 139: 'SIGSEGV', 152: 'SIGXCPU', 153: 'SIGXFSZ' };
