@@ -72,7 +72,7 @@ export type {
 } from './contracts/sandbox-runner.js';
 export type { Cache, CacheCallOptions } from './contracts/cache.js';
 export type { CheckpointStore, CheckpointCallOptions } from './contracts/checkpoint.js';
-export { CheckpointStateSchema, CHECKPOINT_VERSION, checkpointPlanHash, type CheckpointState, type CheckpointFile } from './checkpoint-state.js';
+export { CheckpointStateSchema, CheckpointFileSchema, CHECKPOINT_VERSION, checkpointPlanHash, type CheckpointState, type CheckpointFile } from './checkpoint-state.js';
 export { MemoryCheckpointStore } from './checkpoints/memory.js';
 export { KeyvCheckpointStore, type KeyvCheckpointStoreOptions } from './checkpoints/keyv.js';
 export {
