@@ -96,7 +96,8 @@ export interface LocalSandboxRunnerOptions {
   installEnv?: Readonly<Record<string, string>>;
   /**
    * For `typescript`, `open` fails with `TEST_PRESET_UNAVAILABLE` when the tsx loader does not
-   * resolve in the workspace. Turn off for presets that bring their own TypeScript support.
+   * resolve in the workspace. Turn off for presets that bring their own TypeScript support: then
+   * `tsx` (which the built-in preset asks for) is not installed either.
    * @default true
    */
   requireTypeScriptLoader?: boolean;
@@ -315,7 +316,11 @@ export class LocalSandboxRunner implements SandboxRunner {
       // Before the workspace, the install and anything else that costs: a machine that cannot run
       // these tests says so now, naming what is missing.
       const toolchain = await raceAbort(this.toolchain(host, spec.language, base), spec.signal);
-      const dependencies = [...new Set(spec.dependencies)];
+      // `requireTypeScriptLoader: false` means the loader comes from elsewhere: the built-in
+      // preset's `tsx` is not installed (from npm, per dependency set) for nothing.
+      const dependencies = [...new Set(spec.dependencies)].filter(
+        (dependency) => this.options.requireTypeScriptLoader || spec.language !== 'typescript' || dependency !== 'tsx',
+      );
       // A plan that installs pytest itself brings what the interpreter lacks.
       if (toolchain.pytestProblem !== undefined && !dependencies.some((dependency) => PYTEST_SPEC.test(dependency.trim()))) {
         throw unavailable(toolchain.pytestProblem);
