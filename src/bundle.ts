@@ -52,25 +52,8 @@ export const TestCaseSchema = z.object({
 });
 export type TestCase = z.infer<typeof TestCaseSchema>;
 
-/** The acceptance tests' own run, in the invocation the agent configures (its cases are in `cases`). */
-export const AcceptanceRunSchema = z.object({
-  command: z.string(),
-  exitCode: z.int().nullable(),
-  passed: z.int().min(0),
-  failed: z.int().min(0),
-  skipped: z.int().min(0),
-  errored: z.int().min(0),
-  /** Every acceptance file had a passed case and none failed, errored, skipped or xfailed. */
-  success: z.boolean(),
-  problem: z.string().optional(),
-  stdout: z.string(),
-  stderr: z.string(),
-  timedOut: z.boolean(),
-  durationMs: z.number().min(0),
-});
-export type AcceptanceRun = z.infer<typeof AcceptanceRunSchema>;
-
-export const TestReportSchema = z.object({
+/** What every test run reports, whichever run it was: command, exit, counts, verdict, output. */
+const TestRunSchema = z.object({
   command: z.string(),
   /** `null` when the process was killed (timeout) before it exited. */
   exitCode: z.int().nullable(),
@@ -78,20 +61,31 @@ export const TestReportSchema = z.object({
   failed: z.int().min(0),
   skipped: z.int().min(0),
   errored: z.int().min(0),
-  cases: z.array(TestCaseSchema),
-  /** True only when tests ran, none failed or errored, and at least one passed. */
   success: z.boolean(),
-  /** Why a report with no failing case still counts as red, e.g. "no tests collected". */
+  /** Why a run with no failing case still counts as red, e.g. "no tests collected". */
   problem: z.string().optional(),
   stdout: z.string(),
   stderr: z.string(),
-  stdoutTruncated: z.boolean(),
-  stderrTruncated: z.boolean(),
   timedOut: z.boolean(),
   durationMs: z.number().min(0),
+});
+
+/**
+ * The acceptance tests' own run, in the invocation the agent configures (its cases are in
+ * `cases`); `success`: every acceptance file had a passed case and none failed, errored, skipped
+ * or xfailed.
+ */
+export const AcceptanceRunSchema = TestRunSchema;
+export type AcceptanceRun = z.infer<typeof AcceptanceRunSchema>;
+
+/** `success` is true only when tests ran, none failed or errored, and at least one passed. */
+export const TestReportSchema = TestRunSchema.extend({
+  cases: z.array(TestCaseSchema),
+  stdoutTruncated: z.boolean(),
+  stderrTruncated: z.boolean(),
   /**
    * Present when the acceptance tests also ran on their own (only after the model's run was
-   * green); `success` above then requires both runs green.
+   * green); `success` then requires both runs green.
    */
   acceptance: AcceptanceRunSchema.optional(),
 });

@@ -20,7 +20,6 @@ import { abortReason, delay, throwIfAborted } from '../internal/async.js';
 import { Redactor } from '../internal/redact.js';
 import { durationMs, nonNegativeInteger, positiveInteger, rejectUnknownKeys } from '../internal/validate.js';
 import { configurationDigest } from './identity.js';
-// One abortable wait for the whole library; it lives with the testing kit, which needs it too.
 import { CHARS_PER_TOKEN, ProgressReporter, totalUsage, type CallUsage, type ModelPricing } from './accounting.js';
 import { buildGenerationPrompt, buildRetryNote, resolvePromptLimits, type PromptLimits } from './prompts.js';
 import {
