@@ -37,6 +37,7 @@ import { abortReason, raceAbort, throwIfAborted, withTimeout } from '../internal
 import { normalizeRelativePath } from '../internal/paths.js';
 import { Redactor } from '../internal/redact.js';
 import { durationMs, rejectUnknownKeys } from '../internal/validate.js';
+import { errorName, isConflict, isConnectionError, isNotFound, isProcessTimeout, isTransient, statusOf } from './daytona/errors.js';
 import { tail } from '../internal/text.js';
 import type { Language } from '../plan.js';
 import {
@@ -198,42 +199,6 @@ function labelValue(text: string): string {
 function sandboxName(executionId: string): string {
   const slug = executionId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24).replace(/-+$/, '');
   return `ptc-${slug || 'run'}-${randomBytes(4).toString('hex')}`;
-}
-
-// Daytona's errors are recognised by name and status rather than `instanceof`: an injected client
-// may come from the other module format (CJS vs ESM) of the SDK, whose classes differ from ours.
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : '';
-}
-
-function statusOf(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
-
-function isConnectionError(error: unknown): boolean {
-  const name = errorName(error);
-  return name === 'DaytonaConnectionError' || name === 'DaytonaConnectionTimeoutError';
-}
-
-function isNotFound(error: unknown): boolean {
-  return statusOf(error) === 404 || /NotFoundError$/.test(errorName(error));
-}
-
-function isConflict(error: unknown): boolean {
-  return statusOf(error) === 409 || errorName(error) === 'DaytonaConflictError';
-}
-
-/** The daemon killed a command at its timeout (HTTP 408), as opposed to a client-side deadline. */
-function isProcessTimeout(error: unknown): boolean {
-  if (isConnectionError(error)) return false;
-  return errorName(error) === 'DaytonaProcessExecutionTimeoutError' || statusOf(error) === 408;
-}
-
-/** Failures after which repeating an idempotent call is safe and may succeed. */
-function isTransient(error: unknown): boolean {
-  const status = statusOf(error);
-  return isConnectionError(error) || status === 429 || status === 502 || status === 503 || status === 504;
 }
 
 const NEVER_ABORTED = new AbortController().signal;

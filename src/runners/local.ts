@@ -1,12 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, realpath, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rm, symlink } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type {
   CommandResult,
-  RunOptions,
-  SandboxFile,
   SandboxOpenSpec,
   SandboxPreflightSpec,
   SandboxRunner,
@@ -15,7 +13,7 @@ import type {
 import { isPTCError, SandboxError } from '../errors.js';
 import { abortReason, raceAbort, throwIfAborted } from '../internal/async.js';
 import type { Language } from '../plan.js';
-import { defaultCacheDirectory, ensureDependencies, type InstalledDependencies, prepareCacheDirectory } from './local/dependencies.js';
+import { ensureDependencies, type InstalledDependencies, prepareCacheDirectory } from './local/dependencies.js';
 import {
   bubblewrapArguments,
   findPidsCgroupParent,
@@ -27,7 +25,7 @@ import {
   type ResourceLimits,
 } from './local/isolation.js';
 import { launchProcess } from './local/process.js';
-import { PythonStandby, type StandbyHandle, WARM_PYTHON_BOOTSTRAP, WARM_PYTHON_FLAGS, warmPytestArguments } from './local/warm-python.js';
+import { type StandbyHandle, WARM_PYTHON_BOOTSTRAP, WARM_PYTHON_FLAGS } from './local/warm-python.js';
 import {
   FALLBACK_PATH,
   findExecutable,
@@ -40,111 +38,11 @@ import {
   unavailable,
   withPytestPlugins,
 } from './local/toolchain.js';
-import { removeTree, Workspace } from './local/workspace.js';
-import { durationMs, positiveInteger, rejectUnknownKeys } from '../internal/validate.js';
+import { Workspace } from './local/workspace.js';
+import { type LocalSandboxRunnerOptions, type ResolvedLocalOptions, resolveOptions } from './local/options.js';
+import { type ExecuteOptions, LocalSandboxSession } from './local/session.js';
 
-/** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
-const LOCAL_SANDBOX_RUNNER_OPTION_NAMES = ['isolation', 'workspaceRoot', 'cacheDirectory', 'installTimeoutMs', 'maxCpuSeconds', 'maxMemoryBytes', 'maxProcesses', 'maxFileSizeBytes', 'maxOutputBytes', 'maxReadFileBytes', 'env', 'path', 'locale', 'readOnlyPaths', 'inheritPackageManagerConfig', 'installEnv', 'requireTypeScriptLoader', 'bwrapPath', 'prlimitPath', 'onWarning', 'warmPython'] as const satisfies readonly (keyof LocalSandboxRunnerOptions)[];
-
-export type LocalIsolation = 'auto' | 'bwrap' | 'none';
-
-export interface LocalSandboxRunnerOptions {
-  /**
-   * `bwrap`: every command runs in a bubblewrap jail (open fails when bwrap is unusable).
-   * `none`: no jail, only the limits and the explicit environment. `auto`: bwrap where it
-   * works, otherwise `none` with a warning.
-   * @default 'auto'
-   */
-  isolation?: LocalIsolation;
-  /** Directory in which each session's temporary workspace is created. @default os.tmpdir() */
-  workspaceRoot?: string;
-  /**
-   * Where installed dependency sets are kept and reused, keyed by the set. Created with mode
-   * 0700; `open` refuses a directory not owned by the current user or writable by group/others.
-   * @default join(os.tmpdir(), `ptc-agent-deps-${uid}`)
-   */
-  cacheDirectory?: string;
-  /** Wall-clock limit of one dependency installation, in ms. @default 300000 */
-  installTimeoutMs?: number;
-  /** CPU seconds per process of a command (RLIMIT_CPU). @default 120 */
-  maxCpuSeconds?: number;
-  /** Private writable memory per process (RLIMIT_DATA), in bytes. @default 2147483648 (2 GiB) */
-  maxMemoryBytes?: number;
-  /** Processes a command may have at once (pids cgroup as root, RLIMIT_NPROC otherwise). @default 256 */
-  maxProcesses?: number;
-  /** Largest file a command may write (RLIMIT_FSIZE), in bytes. @default 268435456 (256 MiB) */
-  maxFileSizeBytes?: number;
-  /** Kept of stdout and of stderr each (head and tail), in bytes; the middle is dropped. @default 1048576 */
-  maxOutputBytes?: number;
-  /** Longest file `readFile` returns, in bytes; longer files are cut. @default 16777216 */
-  maxReadFileBytes?: number;
-  /** Extra environment for every command of every session (the allowlist's user part). @default {} */
-  env?: Readonly<Record<string, string>>;
-  /** PATH inside the sandbox. @default process.env.PATH, or '/usr/local/bin:/usr/bin:/bin' */
-  path?: string;
-  /** LANG inside the sandbox. @default 'C.UTF-8' */
-  locale?: string;
-  /** Extra host paths visible read-only inside the bwrap jail (files or directories). @default [] */
-  readOnlyPaths?: readonly string[];
-  /**
-   * Dependency installs (never test runs) see the host's `PIP_*` and `npm_config_*` variables and
-   * the user's pip.conf and .npmrc, so private indexes and mirrors keep working.
-   * @default true
-   */
-  inheritPackageManagerConfig?: boolean;
-  /** Extra environment for dependency installs only. @default {} */
-  installEnv?: Readonly<Record<string, string>>;
-  /**
-   * For `typescript`, `open` fails with `TEST_PRESET_UNAVAILABLE` when the tsx loader does not
-   * resolve in the workspace. Turn off for presets that bring their own TypeScript support: then
-   * `tsx` (which the built-in preset asks for) is not installed either.
-   * @default true
-   */
-  requireTypeScriptLoader?: boolean;
-  /**
-   * The bubblewrap executable: a bare name is looked up once on the host's PATH (not the
-   * sandbox's `path`) and run by its absolute path. @default 'bwrap'
-   */
-  bwrapPath?: string;
-  /**
-   * The prlimit executable (util-linux) that applies the resource limits, looked up like
-   * `bwrapPath`. `open` fails with `TEST_PRESET_UNAVAILABLE` when it is missing. @default 'prlimit'
-   */
-  prlimitPath?: string;
-  /** Receives warnings (no bwrap under `auto`, a process limit that cannot be applied). @default process.emitWarning */
-  onWarning?: (message: string) => void;
-  /**
-   * Python sessions keep one standby interpreter that has already imported pytest, started in the
-   * same jail, under the same limits and environment as a test command, and used by at most one
-   * run (a fresh one is started after every run). A run uses it only when it is
-   * `python3 -B -m pytest …` with the session's environment as is, right after a `sync`, and no
-   * synced file could shadow a module the standby imported; any other run, or a standby that is
-   * dead or not answering, runs cold as before. The preset's hardened acceptance invocation
-   * (`-s`, `PYTHONSAFEPATH`) is always cold. @default false
-   */
-  warmPython?: boolean;
-}
-
-interface ResolvedOptions {
-  isolation: LocalIsolation;
-  workspaceRoot: string;
-  cacheDirectory: string;
-  installTimeoutMs: number;
-  limits: ResourceLimits;
-  maxOutputBytes: number;
-  maxReadFileBytes: number;
-  env: Readonly<Record<string, string>>;
-  path: string;
-  locale: string;
-  readOnlyPaths: readonly string[];
-  inheritPackageManagerConfig: boolean;
-  installEnv: Readonly<Record<string, string>>;
-  requireTypeScriptLoader: boolean;
-  bwrapPath: string;
-  prlimitPath: string;
-  onWarning: (message: string) => void;
-  warmPython: boolean;
-}
+export type { LocalIsolation, LocalSandboxRunnerOptions } from './local/options.js';
 
 /** What this machine offers, found out once per runner on the first `open`. */
 interface HostCapabilities {
@@ -172,77 +70,10 @@ interface Toolchain {
   readonly pytestProblem?: string;
 }
 
-const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The preflight checks start an interpreter and import a framework: generous on a loaded machine. */
 const PREFLIGHT_TIMEOUT_MS = 60_000;
 /** A dependency spec that installs pytest itself (`pytest`, `pytest==8.3`, `pytest[testing]`). */
 const PYTEST_SPEC = /^pytest\s*(?:$|[[<>=!~;@( ])/i;
-/** Option errors name the runner and the option, as the agent's do. */
-const PREFIX = 'LocalSandboxRunner: options.';
-
-
-function nonEmptyString(value: unknown, name: string, fallback: string): string {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`LocalSandboxRunner: options.${name} must be a non-empty string`);
-  return value;
-}
-
-function environment(value: unknown, name: string): Readonly<Record<string, string>> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`LocalSandboxRunner: options.${name} must be an object of strings`);
-  for (const [key, entry] of Object.entries(value)) {
-    if (!ENVIRONMENT_NAME.test(key) || typeof entry !== 'string' || entry.includes('\u0000')) {
-      throw new TypeError(`LocalSandboxRunner: options.${name}.${key} must be a string under a valid variable name`);
-    }
-  }
-  return { ...(value as Record<string, string>) };
-}
-
-function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('LocalSandboxRunner: options must be an object');
-  rejectUnknownKeys('LocalSandboxRunner', options, LOCAL_SANDBOX_RUNNER_OPTION_NAMES);
-  const isolation = options.isolation ?? 'auto';
-  if (isolation !== 'auto' && isolation !== 'bwrap' && isolation !== 'none') {
-    throw new TypeError(`LocalSandboxRunner: options.isolation must be 'auto', 'bwrap' or 'none', got ${String(isolation)}`);
-  }
-  const readOnlyPaths = options.readOnlyPaths ?? [];
-  if (!Array.isArray(readOnlyPaths) || readOnlyPaths.some((path) => typeof path !== 'string' || !path.startsWith('/'))) {
-    throw new TypeError('LocalSandboxRunner: options.readOnlyPaths must be absolute paths');
-  }
-  if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new TypeError('LocalSandboxRunner: options.onWarning must be a function');
-  if (options.inheritPackageManagerConfig !== undefined && typeof options.inheritPackageManagerConfig !== 'boolean') {
-    throw new TypeError('LocalSandboxRunner: options.inheritPackageManagerConfig must be a boolean');
-  }
-  if (options.warmPython !== undefined && typeof options.warmPython !== 'boolean') throw new TypeError('LocalSandboxRunner: options.warmPython must be a boolean');
-  if (options.requireTypeScriptLoader !== undefined && typeof options.requireTypeScriptLoader !== 'boolean') {
-    throw new TypeError('LocalSandboxRunner: options.requireTypeScriptLoader must be a boolean');
-  }
-  return {
-    isolation,
-    workspaceRoot: nonEmptyString(options.workspaceRoot, 'workspaceRoot', tmpdir()),
-    cacheDirectory: nonEmptyString(options.cacheDirectory, 'cacheDirectory', defaultCacheDirectory()),
-    installTimeoutMs: durationMs(`${PREFIX}installTimeoutMs`, options.installTimeoutMs, 300_000),
-    limits: {
-      maxCpuSeconds: positiveInteger(`${PREFIX}maxCpuSeconds`, options.maxCpuSeconds, 120),
-      maxMemoryBytes: positiveInteger(`${PREFIX}maxMemoryBytes`, options.maxMemoryBytes, 2 * 1024 ** 3),
-      maxProcesses: positiveInteger(`${PREFIX}maxProcesses`, options.maxProcesses, 256),
-      maxFileSizeBytes: positiveInteger(`${PREFIX}maxFileSizeBytes`, options.maxFileSizeBytes, 256 * 1024 ** 2),
-    },
-    maxOutputBytes: positiveInteger(`${PREFIX}maxOutputBytes`, options.maxOutputBytes, 1024 ** 2),
-    maxReadFileBytes: positiveInteger(`${PREFIX}maxReadFileBytes`, options.maxReadFileBytes, 16 * 1024 ** 2),
-    env: environment(options.env, 'env'),
-    path: nonEmptyString(options.path, 'path', process.env.PATH || '/usr/local/bin:/usr/bin:/bin'),
-    locale: nonEmptyString(options.locale, 'locale', 'C.UTF-8'),
-    readOnlyPaths: [...readOnlyPaths],
-    inheritPackageManagerConfig: options.inheritPackageManagerConfig ?? true,
-    installEnv: environment(options.installEnv, 'installEnv'),
-    requireTypeScriptLoader: options.requireTypeScriptLoader ?? true,
-    bwrapPath: nonEmptyString(options.bwrapPath, 'bwrapPath', 'bwrap'),
-    prlimitPath: nonEmptyString(options.prlimitPath, 'prlimitPath', 'prlimit'),
-    onWarning: options.onWarning ?? ((message) => process.emitWarning(message, { code: 'PTC_LOCAL_RUNNER' })),
-    warmPython: options.warmPython ?? false,
-  };
-}
 
 interface LaunchSpec {
   readonly cwd: string;
@@ -250,15 +81,6 @@ interface LaunchSpec {
   readonly jail: { workspace: string; readOnlyPaths: readonly string[]; writablePaths: readonly string[]; network: boolean } | undefined;
   readonly limits: ResourceLimits | undefined;
   readonly controlChannel?: boolean;
-}
-
-interface ExecuteOptions {
-  readonly cwd: string;
-  readonly env: Readonly<Record<string, string>>;
-  readonly timeoutMs: number;
-  readonly signal: AbortSignal;
-  readonly jail: { workspace: string; readOnlyPaths: readonly string[]; writablePaths: readonly string[]; network: boolean } | undefined;
-  readonly limits: ResourceLimits | undefined;
 }
 
 /**
@@ -269,7 +91,7 @@ interface ExecuteOptions {
  */
 export class LocalSandboxRunner implements SandboxRunner {
   readonly id = 'local';
-  private readonly options: ResolvedOptions;
+  private readonly options: ResolvedLocalOptions;
   private capabilities: Promise<HostCapabilities> | undefined;
   private readonly toolchains = new Map<string, Promise<Toolchain>>();
   private readonly plugins = new Map<string, Promise<string[]>>();
@@ -703,179 +525,6 @@ export class LocalSandboxRunner implements SandboxRunner {
       // Compilers and big wheels legitimately exceed the test limits; the timeout bounds installs.
       limits: undefined,
     });
-  }
-}
-
-interface SessionSetup {
-  workspace: Workspace;
-  /** Removed on close: the workspace itself, or (warm sessions) the private directory holding it. */
-  sessionDirectory: string;
-  /** Set for warm Python sessions: the interpreter runs must name, and how to start a standby. */
-  warm?: { python: string; start: () => Promise<StandbyHandle> };
-  env: Readonly<Record<string, string>>;
-  readOnlyPaths: readonly string[];
-  jailed: boolean;
-  execute: (argv: readonly string[], options: ExecuteOptions) => Promise<CommandResult>;
-  /** argv as the runner runs it: resolved executable, pytest plugins. */
-  prepare: (command: readonly string[]) => string[];
-  maxReadFileBytes: number;
-  limits: ResourceLimits;
-}
-
-class LocalSandboxSession implements SandboxSession {
-  readonly id = `local-${randomBytes(8).toString('hex')}`;
-  readonly isolation: 'bwrap' | 'none';
-  private closed = false;
-  private closing: Promise<void> | undefined;
-  // Aborted by close(): running commands are killed before the workspace goes.
-  private readonly lifetime = new AbortController();
-  private readonly running = new Set<Promise<unknown>>();
-  /** The next warm standby, started ahead of the run that will use it. */
-  private standby: Promise<PythonStandby | undefined> | undefined;
-  /** Paths of the last sync while no run has happened since: only such a run may be warm. */
-  private syncedPaths: string[] | undefined;
-  /** How many runs used a warm standby (for tests and benchmarks; not part of SandboxSession). */
-  warmRuns = 0;
-
-  constructor(private readonly setup: SessionSetup) {
-    this.isolation = setup.jailed ? 'bwrap' : 'none';
-    // Started now, so it loads pytest while the model writes the first iteration.
-    this.prime();
-  }
-
-  async sync(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
-    this.assertOpen();
-    this.syncedPaths = undefined;
-    await this.guard(async () => {
-      // A warm run's jail binds the directory holding the workspace (writable, it is the bind
-      // mount's root): whatever a run left there beside the workspace goes, as the workspace does.
-      if (this.setup.warm) await clearBeside(this.setup.sessionDirectory, this.setup.workspace.root);
-      await this.setup.workspace.sync(files, options.signal);
-    }, 'sync files');
-    this.syncedPaths = files.map((file) => file.path);
-  }
-
-  async readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined> {
-    this.assertOpen();
-    return this.guard(() => this.setup.workspace.readFile(path, this.setup.maxReadFileBytes, options.signal), 'read a file');
-  }
-
-  async run(command: readonly string[], options: RunOptions): Promise<CommandResult> {
-    this.assertOpen();
-    if (!Array.isArray(command) || command.length === 0 || command.some((part) => typeof part !== 'string' || part.includes('\u0000'))) {
-      throw new SandboxError('run needs a non-empty argv of strings without NUL characters');
-    }
-    if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) throw new SandboxError(`run needs a positive timeoutMs, got ${options.timeoutMs}`);
-    throwIfAborted(options.signal);
-    const signal = AbortSignal.any([options.signal, this.lifetime.signal]);
-    const root = this.setup.workspace.root;
-    const argv = this.setup.prepare(command);
-    const syncedPaths = this.syncedPaths;
-    this.syncedPaths = undefined;
-    const pending = (async () => {
-      try {
-        const warm = syncedPaths ? await this.runWarm(argv, syncedPaths, options, signal) : undefined;
-        if (warm) return warm;
-        return await this.setup.execute(argv, {
-          cwd: root,
-          env: { ...this.setup.env, ...(options.env ?? {}) },
-          timeoutMs: options.timeoutMs,
-          signal,
-          jail: this.setup.jailed ? { workspace: root, readOnlyPaths: this.setup.readOnlyPaths, writablePaths: [], network: false } : undefined,
-          limits: this.setup.limits,
-        });
-      } finally {
-        // The next run's standby loads while this run's result is read and the model writes.
-        this.prime();
-      }
-    })();
-    this.running.add(pending);
-    try {
-      return await pending;
-    } catch (error) {
-      if (options.signal.aborted) throw abortReason(options.signal);
-      if (isPTCError(error)) throw error;
-      throw new SandboxError(`Could not run ${command[0]}`, { cause: error });
-    } finally {
-      this.running.delete(pending);
-    }
-  }
-
-  close(): Promise<void> {
-    this.closed = true;
-    this.closing ??= (async () => {
-      this.lifetime.abort(new SandboxError('the session was closed'));
-      await Promise.allSettled([...this.running]);
-      const standby = this.standby;
-      this.standby = undefined;
-      await standby?.then((ready) => ready?.discard()).catch(() => {});
-      // removeTree: a test may have locked a directory (chmod 000), which a plain rm cannot enter.
-      await removeTree(this.setup.sessionDirectory).catch(() => {});
-    })();
-    return this.closing;
-  }
-
-  /** Starts the next standby of a warm session, unless one is waiting or the session is closed. */
-  private prime(): void {
-    if (!this.setup.warm || this.closed || this.standby) return;
-    this.standby = this.setup.warm.start().then(
-      (handle) => new PythonStandby(handle),
-      // A standby that cannot start only means cold runs; the cold run will report the problem.
-      () => undefined,
-    );
-  }
-
-  /**
-   * The run in the waiting standby, or `undefined` for a cold run: the command is not
-   * `<python> -B -m pytest …`, its env changes the session's, or the standby declines (see
-   * PythonStandby.run). A standby taken is never reused.
-   */
-  private async runWarm(argv: readonly string[], syncedPaths: readonly string[], options: RunOptions, signal: AbortSignal): Promise<CommandResult | undefined> {
-    const warm = this.setup.warm;
-    if (!warm || !this.standby) return undefined;
-    const args = warmPytestArguments(argv, warm.python);
-    // The standby started with the session's environment: Python reads some of it at start-up.
-    const sameEnvironment = Object.entries(options.env ?? {}).every(([name, value]) => this.setup.env[name] === value);
-    if (!args || !sameEnvironment) return undefined;
-    const taken = this.standby;
-    this.standby = undefined;
-    const standby = await taken;
-    if (!standby) return undefined;
-    try {
-      const result = await standby.run({ argv, args, cwd: this.setup.workspace.root, files: syncedPaths, timeoutMs: options.timeoutMs, signal });
-      if (result) this.warmRuns += 1;
-      return result;
-    } catch (error) {
-      await standby.discard();
-      throw error;
-    }
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new SandboxError('the session is closed');
-  }
-
-  private async guard<T>(operation: () => Promise<T>, what: string): Promise<T> {
-    // Tracked like commands: close() waits for a sync or read in flight before it removes the
-    // workspace, or the operation would recreate folders (.ptc/tmp) after the removal.
-    const pending = operation();
-    this.running.add(pending);
-    try {
-      return await pending;
-    } catch (error) {
-      if (isPTCError(error)) throw error;
-      throw new SandboxError(`Could not ${what} in the workspace: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
-    } finally {
-      this.running.delete(pending);
-    }
-  }
-}
-
-/** Removes everything in `directory` but `keep` (a path inside it). */
-async function clearBeside(directory: string, keep: string): Promise<void> {
-  for (const entry of await readdir(directory)) {
-    const path = join(directory, entry);
-    if (path !== keep) await removeTree(path);
   }
 }
 
