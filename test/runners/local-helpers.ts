@@ -55,14 +55,19 @@ export async function runSuite(session: SandboxSession, preset: TestPreset, file
   return runTests(session, preset, { timeoutMs, signal: signal(), testFiles });
 }
 
-/** Host processes whose command line contains `marker` (leftovers of a killed run). */
-export function processesWith(marker: string): number[] {
+/**
+ * Host processes whose command line contains `marker` (leftovers of a killed run) and, when
+ * given, whose environment contains `environmentMarker` (a session's own workspace root: other
+ * test files run beside this one, with standbys of their own).
+ */
+export function processesWith(marker: string, environmentMarker?: string): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (commandLine.includes(marker)) found.push(Number(entry));
+      if (!commandLine.includes(marker)) continue;
+      if (environmentMarker === undefined || readFileSync(`/proc/${entry}/environ`, 'utf8').includes(environmentMarker)) found.push(Number(entry));
     } catch {
       // Exited while we looked.
     }

@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { SandboxFile, SandboxSession } from '../../src/contracts/sandbox-runner.js';
+import type { SandboxFile, SandboxRunner, SandboxSession } from '../../src/contracts/sandbox-runner.js';
+import { PTCAgent } from '../../src/index.js';
+import { ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { PYTHON_PYTEST } from '../../src/reports/presets.js';
 import type { LocalIsolation, LocalSandboxRunnerOptions } from '../../src/runners/local.js';
 import { importableNames, warmPytestArguments } from '../../src/runners/local/warm-python.js';
@@ -10,17 +15,22 @@ const STANDBY_MARKER = '_ptc_standby';
 
 const warmRuns = (session: SandboxSession): number => (session as unknown as { warmRuns: number }).warmRuns;
 
+/** A workspace root of its own per session: its standbys are told apart by it (see processesWith). */
+const freshRoot = (): string => mkdtempSync(join(tmpdir(), 'ptc-warm-test-'));
+
 async function open(isolation: LocalIsolation, options: LocalSandboxRunnerOptions = {}): Promise<SandboxSession> {
   const { runner } = quietRunner({ isolation, warmPython: true, ...options });
   return runner.open({ executionId: `warm-${Date.now()}`, language: 'python', dependencies: [], env: {}, signal: signal() });
 }
 
-async function withWarm<T>(isolation: LocalIsolation, body: (session: SandboxSession) => Promise<T>, options: LocalSandboxRunnerOptions = {}): Promise<T> {
-  const session = await open(isolation, options);
+async function withWarm<T>(isolation: LocalIsolation, body: (session: SandboxSession, root: string) => Promise<T>, options: LocalSandboxRunnerOptions = {}): Promise<T> {
+  const root = freshRoot();
+  const session = await open(isolation, { workspaceRoot: root, ...options });
   try {
-    return await body(session);
+    return await body(session, root);
   } finally {
     await session.close();
+    rmSync(root, { recursive: true, force: true });
   }
 }
 
@@ -32,16 +42,23 @@ async function run(session: SandboxSession, files: SandboxFile[], timeoutMs = 30
 
 /** What a cold run of `files` prints, from a session without warm runs. */
 async function coldRun(isolation: LocalIsolation, files: SandboxFile[]) {
-  const { runner } = quietRunner({ isolation });
+  const root = freshRoot();
+  const { runner } = quietRunner({ isolation, warmPython: false, workspaceRoot: root });
   const session = await runner.open({ executionId: 'cold', language: 'python', dependencies: [], env: {}, signal: signal() });
   try {
     return { result: await run(session, files), session };
   } finally {
     await session.close();
+    rmSync(root, { recursive: true, force: true });
   }
 }
 
-const withoutTimings = (text: string) => text.replace(/ in \d+\.\d+s/g, ' in Ns').replaceAll(/ptc-workspace-[A-Za-z0-9]+(\/w)?/g, 'WS');
+/** Timings and the session's own directories (its root, its workspace) are the only differences allowed. */
+const withoutTimings = (text: string) =>
+  text
+    .replace(/ in \d+\.\d+s/g, ' in Ns')
+    .replaceAll(/ptc-warm-test-[A-Za-z0-9]+\//g, '')
+    .replaceAll(/ptc-workspace-[A-Za-z0-9]+(\/w)?/g, 'WS');
 
 const CALC: SandboxFile = { path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' };
 
@@ -70,19 +87,39 @@ describe('warm runs: pure helpers', () => {
   });
 });
 
-describe('warmPython is off by default', () => {
-  test('a default runner starts no standby and runs cold', async () => {
-    const { runner } = quietRunner({ isolation: 'none' });
+describe('warmPython is on by default, and can be turned off', () => {
+  const files = [CALC, { path: 'tests/test_calc.py', content: 'from calc import add\ndef test_add():\n    assert add(1, 2) == 3\n' }];
+
+  test('a default runner keeps a standby and runs the model\'s run warm', async () => {
+    const root = freshRoot();
+    const { runner } = quietRunner({ isolation: 'none', workspaceRoot: root });
     const session = await runner.open({ executionId: 'default', language: 'python', dependencies: [], env: {}, signal: signal() });
     try {
-      const result = await run(session, [CALC, { path: 'tests/test_calc.py', content: 'from calc import add\ndef test_add():\n    assert add(1, 2) == 3\n' }]);
+      const result = await run(session, files);
       expect(result.exitCode).toBe(0);
-      expect(warmRuns(session)).toBe(0);
-      expect(processesWith(STANDBY_MARKER)).toEqual([]);
+      expect(warmRuns(session)).toBe(1);
     } finally {
       await session.close();
+      rmSync(root, { recursive: true, force: true });
     }
-  });
+    // close() took the next standby down with the session.
+    expect(processesWith(STANDBY_MARKER, root)).toEqual([]);
+  }, 60_000);
+
+  test('warmPython: false starts no standby and runs cold', async () => {
+    const root = freshRoot();
+    const { runner } = quietRunner({ isolation: 'none', warmPython: false, workspaceRoot: root });
+    const session = await runner.open({ executionId: 'off', language: 'python', dependencies: [], env: {}, signal: signal() });
+    try {
+      const result = await run(session, files);
+      expect(result.exitCode).toBe(0);
+      expect(warmRuns(session)).toBe(0);
+      expect(processesWith(STANDBY_MARKER, root)).toEqual([]);
+    } finally {
+      await session.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 for (const isolation of ['none', 'bwrap'] as const) {
@@ -187,7 +224,9 @@ for (const isolation of ['none', 'bwrap'] as const) {
           ].join('\n'),
         },
       ];
-      const { runner } = quietRunner({ isolation });
+      // Its own workspace root: the test walks the workspace's parent, which must not be all of /tmp.
+      const coldRoot = freshRoot();
+      const { runner } = quietRunner({ isolation, warmPython: false, workspaceRoot: coldRoot });
       const cold = await runner.open({ executionId: 'cold', language: 'python', dependencies: [], env: {}, signal: signal() });
       let coldListing: string | undefined;
       try {
@@ -195,6 +234,7 @@ for (const isolation of ['none', 'bwrap'] as const) {
         coldListing = await cold.readFile('fds.txt', { signal: signal() });
       } finally {
         await cold.close();
+        rmSync(coldRoot, { recursive: true, force: true });
       }
       await withWarm(isolation, async (session) => {
         expect((await run(session, files)).exitCode).toBe(0);
@@ -208,10 +248,10 @@ for (const isolation of ['none', 'bwrap'] as const) {
 
     test('a killed or stopped standby means a cold run with the right report', async () => {
       const failing: SandboxFile[] = [CALC, { path: 'tests/test_calc.py', content: 'from calc import add\ndef test_add():\n    assert add(1, 2) == 4\n' }];
-      await withWarm(isolation, async (session) => {
+      await withWarm(isolation, async (session, root) => {
         // Let the session's first standby finish loading, then kill it (and its jail).
         await new Promise((resolve) => setTimeout(resolve, 2_000));
-        const standbys = processesWith(STANDBY_MARKER);
+        const standbys = processesWith(STANDBY_MARKER, root);
         expect(standbys.length).toBeGreaterThan(0);
         for (const pid of standbys) process.kill(pid, 'SIGKILL');
         const killed = await runSuite(session, PYTHON_PYTEST, failing);
@@ -220,14 +260,14 @@ for (const isolation of ['none', 'bwrap'] as const) {
 
         // A stopped standby: alive, never answering.
         await new Promise((resolve) => setTimeout(resolve, 2_000));
-        const stopped = processesWith(STANDBY_MARKER);
+        const stopped = processesWith(STANDBY_MARKER, root);
         expect(stopped.length).toBeGreaterThan(0);
         for (const pid of stopped) process.kill(pid, 'SIGSTOP');
         const silent = await runSuite(session, PYTHON_PYTEST, failing);
         expect(warmRuns(session)).toBe(0);
         expect(silent.cases.map((testCase) => [testCase.name, testCase.status])).toEqual([['test_add', 'failed']]);
         // The stopped one was killed, not left behind.
-        for (const pid of stopped) expect(processesWith(STANDBY_MARKER)).not.toContain(pid);
+        for (const pid of stopped) expect(processesWith(STANDBY_MARKER, root)).not.toContain(pid);
 
         // And the next one is warm, with the same verdict.
         const warm = await runSuite(session, PYTHON_PYTEST, failing);
@@ -296,3 +336,58 @@ for (const isolation of ['none', 'bwrap'] as const) {
     }, 120_000);
   });
 }
+
+describe('through the agent: warm for the model\'s own run only, never for the acceptance run', () => {
+  test('with the default runner, the model\'s run is warm and the acceptance run (the verdict) is cold', async () => {
+    const root = freshRoot();
+    const { runner: local } = quietRunner({ isolation: 'auto', workspaceRoot: root });
+    // Every command of every session, with whether it used the standby.
+    const runs: Array<{ argv: readonly string[]; warm: boolean }> = [];
+    const runner: SandboxRunner = {
+      id: local.id,
+      preflight: (spec) => local.preflight(spec),
+      open: async (spec) => {
+        const session = await local.open(spec);
+        return {
+          id: session.id,
+          ...(session.isolation ? { isolation: session.isolation } : {}),
+          sync: (files, options) => session.sync(files, options),
+          readFile: (path, options) => session.readFile(path, options),
+          close: () => session.close(),
+          run: async (command, options) => {
+            const before = warmRuns(session);
+            const result = await session.run(command, options);
+            runs.push({ argv: command, warm: warmRuns(session) > before });
+            return result;
+          },
+        };
+      },
+    };
+    const agent = new PTCAgent({
+      generator: new ScriptedCodeGenerator([
+        { files: [{ ...CALC, path: 'calc.py' }, { path: 'tests/test_calc.py', content: 'from calc import add\ndef test_add():\n    assert add(1, 2) == 3\n', kind: 'test' }] },
+      ]),
+      runner,
+      cache: false,
+    });
+    try {
+      const bundle = await agent.execute({
+        taskDescription: 'Write add(a, b) in calc.py',
+        language: 'python',
+        acceptanceTests: [{ path: 'tests/test_acceptance.py', content: 'from calc import add\ndef test_sum():\n    assert add(2, 2) == 4\n' }],
+        maxIterations: 1,
+        cacheStrategy: 'never',
+      });
+      expect(bundle.status).toBe('success');
+      expect(bundle.testReport?.acceptance?.success).toBe(true);
+      const pytestRuns = runs.filter((entry) => entry.argv.includes('pytest'));
+      expect(pytestRuns.map((entry) => [entry.argv.includes('--noconftest') ? 'acceptance' : 'model', entry.warm])).toEqual([
+        ['model', true],
+        ['acceptance', false],
+      ]);
+    } finally {
+      await agent.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 90_000);
+});

@@ -80,7 +80,9 @@ export interface LocalSandboxRunnerOptions {
    * `python3 -B -m pytest …` with the session's environment as is, right after a `sync`, and no
    * synced file could shadow a module the standby imported; any other run, or a standby that is
    * dead or not answering, runs cold as before. The preset's hardened acceptance invocation
-   * (`-s`, `PYTHONSAFEPATH`) is always cold. @default false
+   * (`-s`, `PYTHONSAFEPATH`) is always cold, so the verdict never comes from a standby. `false`
+   * runs every command cold and starts no standby (one interpreter fewer per session).
+   * @default true
    */
   warmPython?: boolean;
 }
@@ -171,7 +173,7 @@ export function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedLoca
     bwrapPath: nonEmptyString(options.bwrapPath, 'bwrapPath', 'bwrap'),
     prlimitPath: nonEmptyString(options.prlimitPath, 'prlimitPath', 'prlimit'),
     onWarning: options.onWarning ?? ((message) => process.emitWarning(message, { code: 'PTC_LOCAL_RUNNER' })),
-    warmPython: options.warmPython ?? false,
+    warmPython: options.warmPython ?? true,
   };
 }
 
