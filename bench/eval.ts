@@ -1,24 +1,31 @@
 /**
- * The eval harness's price, measured in one run: the 164 HumanEval problems with the `reference`
- * generator through ONE PTCAgent on the local runner (bubblewrap where it works), each followed by
- * its held-out run in a fresh session — against a plain hand loop doing the same work with bare
- * `python3 -m pytest`: per problem, the generated files in a new temp directory and one pytest
- * run, then the solution plus the held-out test in another new directory and one pytest run on
- * that file.
+ * The eval harness's price and the agent's speed on HumanEval, measured in one run. Two parts:
  *
- * Figures:
- *  1. wall-time ratio: the harness's time over all problems / the hand loop's (goal <= 1.5);
- *  2. per-problem test latency p50: the two test commands of a problem (own tests + held-out)
- *     as each side measures them, harness / bare (goal <= 1.3, the local runner's own bwrap goal).
+ * A. The agent against a plain loop (issue 16): the 164 reference problems through ONE PTCAgent
+ *    (`maxConcurrent` = the concurrency) on the default local runner (bubblewrap where it works;
+ *    hermetic, warm pytest runs) — against a plain loop with the same concurrency that, per
+ *    problem, writes the same generated files to a new temp directory and runs bare
+ *    `python3 -B -m pytest` there, as the host runs it (whatever `python3` is on PATH, the host's
+ *    auto-loaded plugins). Figure: the loop's wall time / the agent's (goal >= 2). Printed beside
+ *    it, the same loop made hermetic (the real interpreter, plugin autoloading off: what the
+ *    runner itself starts), so the reader sees how much of the gap is the host's plugins and shim.
+ *    The three sides run in blocks of problems, in rotating order, so load hits them alike.
  *
- * The two sides alternate problem by problem (harness first on even problems, bare first on odd
- * ones), so load from other processes on the machine hits both alike. Both sides disable pytest's
- * plugin autoloading (PYTEST_DISABLE_PLUGIN_AUTOLOAD=1): a third-party plugin's import time is the
- * same on both and would only dilute the ratio.
+ * B. The harness's price (the eval issue): each problem through the agent followed by its
+ *    held-out run in a fresh session — against a plain hand loop doing the same work with bare
+ *    `python3 -m pytest`: the generated files in a new temp directory and one pytest run, then the
+ *    solution plus the held-out test in another new directory and one pytest run on that file.
+ *    Figures:
+ *     1. wall-time ratio: the harness's time over all problems / the hand loop's (goal <= 1.5);
+ *     2. per-problem test latency p50: the two test commands of a problem (own tests + held-out)
+ *        as each side measures them, harness / bare (goal <= 1.3, the local runner's own bwrap goal).
+ *    The two sides alternate problem by problem (harness first on even problems, bare first on odd
+ *    ones). Both sides disable pytest's plugin autoloading (PYTEST_DISABLE_PLUGIN_AUTOLOAD=1): a
+ *    third-party plugin's import time is the same on both and would only dilute the ratio.
  *
- *   npm run bench:eval [-- <problems>]
+ *   npm run bench:eval [-- <problems> [<concurrency, default 2>]]
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,6 +45,11 @@ if (!existsSync(HUMANEVAL)) {
 }
 const suite = await loadSuite(HUMANEVAL);
 const count = Math.min(suite.problems.length, Number(process.argv[2] ?? suite.problems.length));
+const concurrency = Number(process.argv[3] ?? 2);
+if (!Number.isInteger(count) || count < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
+  console.error('usage: npm run bench:eval -- [<problems>] [<concurrency>]');
+  process.exit(2);
+}
 const problems = suite.problems.slice(0, count);
 const generator = new OfflineCodeGenerator('reference', problems);
 const runner = new LocalSandboxRunner({ onWarning: () => {} });
@@ -104,6 +116,89 @@ async function bare(problem: EvalProblem): Promise<{ ms: number; testMs: number 
   }
 }
 
+// ---- A. the agent against a plain loop, same concurrency -------------------------------------
+
+const fastAgent = new PTCAgent({ generator, runner, cache: false, maxConcurrent: concurrency });
+const realPython = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+const HERMETIC_ENV = { ...process.env, PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1' };
+
+/** The generated files of a problem, as the agent's generator writes them. */
+async function generatedFiles(problem: EvalProblem) {
+  const plan = parsePlan(problemToPlan(problem, { mode: 'held-out', maxIterations: 1 }));
+  const request = { executionId: plan.executionId, iteration: 1, plan, testPreset: preset, previousFiles: [], failures: [], protectedPaths: [] } as GenerationRequest;
+  return (await generator.generate(request, { signal, onProgress: () => {} })).files;
+}
+
+/** One problem the plain way: its files in a new directory, one bare pytest run, the directory gone. */
+async function plainLoopProblem(problem: EvalProblem, python: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const files = await generatedFiles(problem);
+  const directory = await mkdtemp(join(tmpdir(), 'ptc-bench-eval-loop-'));
+  try {
+    await writeAll(directory, files);
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(python, PYTHON_PYTEST.command.slice(1), { cwd: directory, stdio: 'ignore', env });
+      child.on('error', reject);
+      child.on('exit', resolve);
+    });
+    if (code !== 0) throw new Error(`${problem.id}: bare pytest exited ${code}`);
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+/** `work` over `items`, `concurrency` at a time; the wall time in ms. */
+async function pool<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
+  return performance.now() - started;
+}
+
+/** One block of problems through the agent, all submitted at once (it runs `concurrency` of them at a time). */
+async function agentBlock(block: readonly EvalProblem[]): Promise<number> {
+  const started = performance.now();
+  await Promise.all(
+    block.map(async (problem) => {
+      const bundle = await fastAgent.execute(parsePlan(problemToPlan(problem, { mode: 'held-out', maxIterations: 1 })));
+      if (bundle.status !== 'success') throw new Error(`${problem.id}: the agent ended ${bundle.status}: ${bundle.error?.message}`);
+    }),
+  );
+  return performance.now() - started;
+}
+
+const sides = {
+  agent: { ms: 0, run: (block: readonly EvalProblem[]) => agentBlock(block) },
+  loop: { ms: 0, run: (block: readonly EvalProblem[]) => pool(block, (problem) => plainLoopProblem(problem, PYTHON_PYTEST.command[0]!, process.env)) },
+  hermetic: { ms: 0, run: (block: readonly EvalProblem[]) => pool(block, (problem) => plainLoopProblem(problem, realPython, HERMETIC_ENV)) },
+};
+// Warm-up (cold caches, the first bwrap start), not counted.
+for (const side of Object.values(sides)) await side.run(problems.slice(0, concurrency));
+const BLOCK = Math.max(concurrency * 4, 8);
+const order = Object.values(sides);
+for (let start = 0, round = 0; start < problems.length; start += BLOCK, round += 1) {
+  const block = problems.slice(start, start + BLOCK);
+  for (const side of [...order.slice(round % order.length), ...order.slice(0, round % order.length)]) side.ms += await side.run(block);
+  if (process.stdout.isTTY) process.stdout.write(`\r\x1b[KA: ${Math.min(start + BLOCK, problems.length)}/${problems.length}`);
+}
+if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
+await fastAgent.close();
+const speedup = sides.loop.ms / sides.agent.ms;
+const fairSpeedup = sides.hermetic.ms / sides.agent.ms;
+console.log(`A. ${problems.length} HumanEval reference problems, concurrency ${concurrency}, one agent on the local runner (isolation ${isolation}, warm runs) vs a plain bare-pytest loop`);
+console.log(`agent total:                           ${(sides.agent.ms / 1000).toFixed(1)} s`);
+console.log(`plain loop, bare pytest as the host runs it: ${(sides.loop.ms / 1000).toFixed(1)} s`);
+console.log(`plain loop, hermetic bare pytest (${realPython}, autoload off): ${(sides.hermetic.ms / 1000).toFixed(1)} s`);
+console.log(`RATIO plain loop / agent (agent speed-up):     ${speedup.toFixed(2)}  (goal >= 2)`);
+console.log(`RATIO hermetic plain loop / agent (fair one):  ${fairSpeedup.toFixed(2)}  (goal >= 2)`);
+reportResult({ name: `eval A: ${problems.length} reference problems, plain pytest loop / agent (${isolation}), concurrency ${concurrency}`, value: speedup, unit: 'x', goal: '>= 2' });
+reportResult({ name: `eval A: hermetic plain pytest loop / agent (${isolation}), concurrency ${concurrency}`, value: fairSpeedup, unit: 'x', goal: '>= 2' });
+
+// ---- B. the harness's price ------------------------------------------------------------------
+
 // Warm-up (cold caches, first bwrap start), not counted.
 await harness(problems[0]!);
 await bare(problems[0]!);
@@ -127,7 +222,7 @@ const wallRatio = sum(harnessRuns) / sum(bareRuns);
 const harnessP50 = median(harnessRuns.map((run) => run.testMs));
 const bareP50 = median(bareRuns.map((run) => run.testMs));
 const latencyRatio = harnessP50 / bareP50;
-console.log(`${problems.length} HumanEval problems, reference generator, one agent, local runner with isolation ${isolation}, interleaved with a bare pytest loop`);
+console.log(`B. ${problems.length} HumanEval problems, reference generator, one agent, local runner with isolation ${isolation}, interleaved with a bare pytest loop`);
 console.log(`harness total:                       ${(sum(harnessRuns) / 1000).toFixed(1)} s (per problem p50 ${median(harnessRuns.map((run) => run.ms)).toFixed(0)} ms)`);
 console.log(`bare loop total:                     ${(sum(bareRuns) / 1000).toFixed(1)} s (per problem p50 ${median(bareRuns.map((run) => run.ms)).toFixed(0)} ms)`);
 console.log(`RATIO wall time harness / bare:      ${wallRatio.toFixed(3)}  (goal <= 1.5)`);
