@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -14,6 +15,16 @@ import { processesWith, quietRunner, runSuite, signal, SKIP_BWRAP } from './loca
 const STANDBY_MARKER = '_ptc_standby';
 
 const warmRuns = (session: SandboxSession): number => (session as unknown as { warmRuns: number }).warmRuns;
+
+/** The parent pid of a process (the 4th field of /proc/<pid>/stat, after the parenthesised name). */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
 
 /** A workspace root of its own per session: its standbys are told apart by it (see processesWith). */
 const freshRoot = (): string => mkdtempSync(join(tmpdir(), 'ptc-warm-test-'));
@@ -273,6 +284,53 @@ for (const isolation of ['none', 'bwrap'] as const) {
         const warm = await runSuite(session, PYTHON_PYTEST, failing);
         expect(warmRuns(session)).toBe(1);
         expect(warm.cases.map((testCase) => [testCase.name, testCase.status])).toEqual([['test_add', 'failed']]);
+      });
+    }, 120_000);
+
+    test('a warm run killed midway from outside (SIGKILL) is re-run cold from the synced files, with the cold verdict', async () => {
+      // Fails if run twice on the same workspace: a cold re-run must start from the synced files.
+      const files: SandboxFile[] = [
+        CALC,
+        {
+          path: 'tests/test_once.py',
+          content: [
+            'import os, time',
+            'from calc import add',
+            'def test_once():',
+            '    assert not os.path.exists("ran.txt")',
+            '    open("ran.txt", "w").write("ran")',
+            '    time.sleep(3)',
+            '    assert add(1, 2) == 3',
+          ].join('\n'),
+        },
+      ];
+      await withWarm(isolation, async (session, root) => {
+        await session.sync(files, { signal: signal() });
+        const running = session.run(PYTHON_PYTEST.command, { timeoutMs: 60_000, signal: signal() });
+        // Once the warm run's test has started, kill the standby's outermost process (our child).
+        const deadline = Date.now() + 30_000;
+        let killed = 0;
+        while (killed === 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          const found = execFileSync('find', [root, '-name', 'ran.txt'], { encoding: 'utf8' }).trim();
+          if (!found) continue;
+          for (const pid of processesWith(STANDBY_MARKER, root)) {
+            if (parentOf(pid) === process.pid) {
+              process.kill(pid, 'SIGKILL');
+              killed += 1;
+            }
+          }
+        }
+        expect(killed).toBe(1);
+        const result = await running;
+        expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+        expect(result.stdout).toContain('1 passed');
+        expect(result.stderr).not.toContain('SIGKILL');
+        expect(warmRuns(session)).toBe(0);
+        expect((session as unknown as { warmRetries: number }).warmRetries).toBe(1);
+        // And the next run is warm again.
+        expect((await run(session, files)).exitCode).toBe(0);
+        expect(warmRuns(session)).toBe(1);
       });
     }, 120_000);
 

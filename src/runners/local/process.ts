@@ -121,6 +121,8 @@ export interface LaunchedProcess {
   readonly control: Duplex | undefined;
   /** True once the process exited or could not be spawned. */
   readonly exited: boolean;
+  /** The signal that ended the process itself (not a jailed command's, which bwrap turns into an exit code). */
+  readonly exitSignal: NodeJS.Signals | null;
   outputBytes(): number;
   /** Kills the whole group (and `killAll`); the result, if armed, settles as for a timeout-free exit. */
   kill(): void;
@@ -137,6 +139,7 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
   let timedOut = false;
   let aborted = false;
   let exitCode: number | null = null;
+  let exitSignal: NodeJS.Signals | null = null;
   let exited = false;
   let closed = false;
   let armed: { signal: AbortSignal; resolve: (result: CommandResult) => void; reject: (error: unknown) => void } | undefined;
@@ -208,6 +211,7 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
   });
   child.on('exit', (code, signal) => {
     exitCode = code;
+    exitSignal = signal;
     exited = true;
     const killedBy = signal ?? (options.signalAsExitCode && code !== null ? SIGNAL_BY_EXIT_CODE[code] : undefined);
     if (killedBy && !timedOut && !aborted) stderr.push(Buffer.from(`\n[the process was killed by ${killedBy}${SIGNAL_HINTS[killedBy] ?? ''}]\n`));
@@ -226,6 +230,9 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
     control,
     get exited() {
       return exited;
+    },
+    get exitSignal() {
+      return exitSignal;
     },
     outputBytes: () => written,
     kill: killEverything,

@@ -47,8 +47,12 @@ export class LocalSandboxSession implements SandboxSession {
   private standby: Promise<PythonStandby | undefined> | undefined;
   /** Paths of the last sync while no run has happened since: only such a run may be warm. */
   private syncedPaths: string[] | undefined;
+  /** The files of the last sync, while a run may still be warm: a warm run that dies midway is re-run cold from them. */
+  private syncedFiles: readonly SandboxFile[] | undefined;
   /** How many runs used a warm standby (for tests and benchmarks; not part of SandboxSession). */
   warmRuns = 0;
+  /** How many warm runs were killed midway and re-run cold (for tests; not part of SandboxSession). */
+  warmRetries = 0;
 
   constructor(private readonly setup: SessionSetup) {
     this.isolation = setup.jailed ? 'bwrap' : 'none';
@@ -59,6 +63,7 @@ export class LocalSandboxSession implements SandboxSession {
   async sync(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
     this.assertOpen();
     this.syncedPaths = undefined;
+    this.syncedFiles = undefined;
     await this.guard(async () => {
       // A warm run's jail binds the directory holding the workspace (writable, it is the bind
       // mount's root): whatever a run left there beside the workspace goes, as the workspace does.
@@ -66,6 +71,7 @@ export class LocalSandboxSession implements SandboxSession {
       await this.setup.workspace.sync(files, options.signal);
     }, 'sync files');
     this.syncedPaths = files.map((file) => file.path);
+    if (this.setup.warm) this.syncedFiles = [...files];
   }
 
   async readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined> {
@@ -84,10 +90,12 @@ export class LocalSandboxSession implements SandboxSession {
     const root = this.setup.workspace.root;
     const argv = this.setup.prepare(command);
     const syncedPaths = this.syncedPaths;
+    const syncedFiles = this.syncedFiles;
     this.syncedPaths = undefined;
+    this.syncedFiles = undefined;
     const pending = (async () => {
       try {
-        const warm = syncedPaths ? await this.runWarm(argv, syncedPaths, options, signal) : undefined;
+        const warm = syncedPaths && syncedFiles ? await this.runWarm(argv, syncedPaths, syncedFiles, options, signal) : undefined;
         if (warm) return warm;
         return await this.setup.execute(argv, {
           cwd: root,
@@ -143,7 +151,13 @@ export class LocalSandboxSession implements SandboxSession {
    * `<python> -B -m pytest …`, its env changes the session's, or the standby declines (see
    * PythonStandby.run). A standby taken is never reused.
    */
-  private async runWarm(argv: readonly string[], syncedPaths: readonly string[], options: RunOptions, signal: AbortSignal): Promise<CommandResult | undefined> {
+  private async runWarm(
+    argv: readonly string[],
+    syncedPaths: readonly string[],
+    syncedFiles: readonly SandboxFile[],
+    options: RunOptions,
+    signal: AbortSignal,
+  ): Promise<CommandResult | undefined> {
     const warm = this.setup.warm;
     if (!warm || !this.standby) return undefined;
     const args = warmPytestArguments(argv, warm.python);
@@ -156,8 +170,18 @@ export class LocalSandboxSession implements SandboxSession {
     if (!standby) return undefined;
     try {
       const result = await standby.run({ argv, args, cwd: this.setup.workspace.root, files: syncedPaths, timeoutMs: options.timeoutMs, signal });
-      if (result) this.warmRuns += 1;
-      return result;
+      if (result) {
+        this.warmRuns += 1;
+        return result;
+      }
+      if (standby.started) {
+        // Its tests may have written to the workspace: the cold run starts from the synced files,
+        // as the warm one did.
+        this.warmRetries += 1;
+        await clearBeside(this.setup.sessionDirectory, this.setup.workspace.root);
+        await this.setup.workspace.sync(syncedFiles, signal);
+      }
+      return undefined;
     } catch (error) {
       await standby.discard();
       throw error;

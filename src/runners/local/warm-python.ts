@@ -110,6 +110,11 @@ export class PythonStandby {
   private readonly ready: Promise<Set<string> | undefined>;
   private readonly acknowledged: Promise<boolean>;
   private used = false;
+  /**
+   * Set once the standby acknowledged a request: from then on it may have run tests, so a run
+   * that goes cold after that starts from the synced files again (see LocalSandboxSession).
+   */
+  started = false;
 
   constructor(private readonly handle: StandbyHandle) {
     const control = handle.process.control;
@@ -160,8 +165,9 @@ export class PythonStandby {
 
   /**
    * Runs the request in this standby, or resolves `undefined` (the standby is then discarded)
-   * when the run must be cold: the standby is dead, stuck, spoke before being asked, or has
-   * imported a module the workspace could shadow. Rejects only on abort, as `runProcess` does.
+   * when the run must be cold: the standby is dead, stuck, spoke before being asked, has
+   * imported a module the workspace could shadow, or was killed during the run by a SIGKILL
+   * that was not the timeout's (then `started` is set). Rejects only on abort, as `runProcess` does.
    */
   async run(request: WarmRequest): Promise<CommandResult | undefined> {
     if (this.used) return undefined;
@@ -174,8 +180,13 @@ export class PythonStandby {
     if ([...files].some((name) => names.has(name))) return this.discard();
     process.control!.write(`${JSON.stringify({ argv: request.argv, args: request.args, cwd: request.cwd })}\n`);
     if (!(await waitFor(this.acknowledged, ACK_WAIT_MS, request.signal))) return this.discard();
+    this.started = true;
     try {
-      return await process.arm(request.timeoutMs, request.signal);
+      const result = await process.arm(request.timeoutMs, request.signal);
+      // Killed by a SIGKILL that is not the timeout's: something outside the run ended it (seen,
+      // rarely, under heavy load, with tests already passed). A cold run of the same files decides.
+      if (result.exitCode === null && !result.timedOut && process.exitSignal === 'SIGKILL') return undefined;
+      return result;
     } finally {
       await this.handle.dispose();
     }
