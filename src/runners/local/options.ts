@@ -80,8 +80,9 @@ export interface LocalSandboxRunnerOptions {
    * `python3 -B -m pytest …` with the session's environment as is, right after a `sync`, and no
    * synced file could shadow a module the standby imported; any other run, or a standby that is
    * dead or not answering, runs cold as before (one killed during its run from outside, by a
-   * SIGKILL that is not the timeout's, runs again cold from the synced files). The preset's hardened acceptance invocation
-   * (`-s`, `PYTHONSAFEPATH`) is always cold, so the verdict never comes from a standby. `false`
+   * SIGKILL that is not the timeout's, runs again cold from the synced files). The preset's
+   * hardened acceptance invocation (`-s`, `PYTHONSAFEPATH`) is always cold, so the verdict never
+   * comes from a standby. `false`
    * runs every command cold and starts no standby (one interpreter fewer per session).
    * @default true
    */
