@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { canonicalJson } from './internal/canonical-json.js';
+import { sha256 } from './internal/files.js';
 import type { Plan } from './plan.js';
 
 /**
@@ -45,15 +45,13 @@ export function canonicalPlan(plan: Plan): Record<string, unknown> {
 
 /** `ptc:v<format>:<sha256 of the canonical plan, generator and preset>`. */
 export function cacheKey(plan: Plan, parts: CacheKeyParts): string {
-  const digest = createHash('sha256')
-    .update(
-      canonicalJson({
-        format: CACHE_FORMAT_VERSION,
-        generator: parts.generatorId,
-        testPreset: parts.testPresetId,
-        plan: canonicalPlan(plan),
-      }),
-    )
-    .digest('hex');
+  const digest = sha256(
+    canonicalJson({
+      format: CACHE_FORMAT_VERSION,
+      generator: parts.generatorId,
+      testPreset: parts.testPresetId,
+      plan: canonicalPlan(plan),
+    }),
+  );
   return `ptc:v${CACHE_FORMAT_VERSION}:${digest}`;
 }

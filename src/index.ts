@@ -102,6 +102,7 @@ export { cacheKey, canonicalPlan, CACHE_FORMAT_VERSION, type CacheKeyParts } fro
 export { writeBundle, type WriteBundleOptions, type WriteBundleResult } from './write-bundle.js';
 export { verifyBundle, type VerifyBundleOptions, type VerifyResult } from './verify.js';
 export { normalizeRelativePath, isSafeRelativePath } from './internal/paths.js';
+export { LruCache, type LruCacheOptions } from './caches/lru.js';
 export { KeyvCache, DEFAULT_CACHE_NAMESPACE, type KeyvCacheOptions, type CacheWarning, type CacheEntry } from './caches/keyv.js';
 export { LocalSandboxRunner, type LocalSandboxRunnerOptions, type LocalIsolation } from './runners/local.js';
 export { toSSEResponse, toSSEStream, sendSSE, formatSSEEvent, type SSEOptions, type SSESource } from './serve/sse.js';
