@@ -3,9 +3,9 @@
  *
  * | variable | when set | when not set |
  * |---|---|---|
- * | `ANTHROPIC_API_KEY` | `AnthropicCodeGenerator` (model `ANTHROPIC_MODEL` if given) | scripted generator reading `PTC_SCRIPT` |
+ * | `ANTHROPIC_API_KEY` | `AnthropicCodeGenerator` (model `ANTHROPIC_MODEL` if given; the SDK reads `ANTHROPIC_BASE_URL`) | scripted generator reading `PTC_SCRIPT` |
  * | `DAYTONA_API_KEY` | `DaytonaSandboxRunner` | `LocalSandboxRunner` (isolation `PTC_ISOLATION`, default `auto`) |
- * | `REDIS_URL` | Redis cache (namespace `PTC_CACHE_NAMESPACE`, default `ptc-agent`) | in-memory `KeyvCache` |
+ * | `REDIS_URL` | Redis cache (namespace `PTC_CACHE_NAMESPACE`, default `ptc-agent`) and checkpoints on the same Redis (keys `<namespace>:checkpoint:<execution id>`) | in-memory `KeyvCache`, no checkpoints |
  * | `MAX_CONCURRENT_EXECUTIONS` | runs at once | 10 |
  *
  * Shared by the ROMA server and the queue workers.
@@ -15,8 +15,10 @@ import { fileURLToPath } from 'node:url';
 // so the example keeps working whatever the core does inside.
 import {
   KeyvCache,
+  KeyvCheckpointStore,
   PTCAgent,
   type Cache,
+  type CheckpointStore,
   type CodeGenerator,
   type GenerationContext,
   type GenerationRequest,
@@ -32,6 +34,8 @@ export interface SetupDescription {
   generator: { kind: 'anthropic' | 'scripted'; id: string; script?: string };
   runner: { kind: 'daytona' | 'local'; id: string; isolation?: 'bwrap' | 'none' };
   cache: { kind: 'redis' | 'memory'; namespace?: string };
+  /** Where runs save their state between iterations, so the same execution id resumes after a crash. */
+  checkpoints: { kind: 'redis' | 'none'; prefix?: string };
   maxConcurrentExecutions: number;
   /** Plain-language notes, e.g. that no model is called. */
   notices: string[];
@@ -100,6 +104,21 @@ function nonNegativeInteger(env: Environment, name: string, fallback: number): n
   return value;
 }
 
+/** Closes a node-redis client, waiting at most 2 s for pending commands before it drops the socket. */
+async function closeRedisClient(client: { isOpen: boolean; close(): Promise<unknown>; destroy(): unknown }): Promise<void> {
+  if (!client.isOpen) return;
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([
+    client.close().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 2_000))),
+  ]);
+  clearTimeout(timer);
+  if (!closed && client.isOpen) client.destroy();
+}
+
 /** Reads the environment (and the script file) and builds the agent. Throws a TypeError naming a bad variable. */
 export async function createAgentFromEnvironment(env: Environment = process.env, options: SetupOptions = {}): Promise<AgentSetup> {
   const warn = options.onWarning ?? ((message: string) => console.warn(message));
@@ -166,9 +185,11 @@ export async function createAgentFromEnvironment(env: Environment = process.env,
     if (runnerDescription.isolation === 'none') notices.push('The local runner has no bubblewrap jail here: generated code runs with resource limits only.');
   }
 
-  // The cache.
+  // The cache, and the checkpoints beside it.
   let cache: Cache;
   let cacheDescription: SetupDescription['cache'];
+  let checkpoints: CheckpointStore | undefined;
+  let checkpointsDescription: SetupDescription['checkpoints'] = { kind: 'none' };
   const redisUrl = env.REDIS_URL;
   if (redisUrl) {
     const namespace = env.PTC_CACHE_NAMESPACE || 'ptc-agent';
@@ -183,16 +204,34 @@ export async function createAgentFromEnvironment(env: Environment = process.env,
     }
     cache = redis;
     cacheDescription = { kind: 'redis', namespace };
+
+    // Checkpoints on the same Redis: a plan run again under its execution id (a queue job
+    // re-delivered after its worker died, a client retrying) resumes where the run stopped, in
+    // whichever process takes it. Errors are thrown, so the run reports them (CHECKPOINT_FAILED)
+    // and goes on without a checkpoint; the agent bounds every call by its cacheTimeoutMs. The
+    // client gives up on a down Redis (no offline queue, three reconnects): with @keyv/redis's
+    // defaults it would retry forever, and its close would never resolve.
+    const { createClient, createKeyv } = await import('@keyv/redis');
+    const client = createClient({
+      url: redisUrl,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: 2_000, reconnectStrategy: (retries: number) => (retries < 3 ? 100 * 2 ** retries : false) },
+    });
+    const keyv = createKeyv(client as never, { throwOnErrors: true });
+    closers.push(() => closeRedisClient(client));
+    const prefix = `${namespace}:checkpoint:`;
+    checkpoints = new KeyvCheckpointStore({ keyv, prefix });
+    checkpointsDescription = { kind: 'redis', prefix };
   } else {
     cache = new KeyvCache({ onWarning: (warning) => warn(`cache: ${warning.message}`) });
     cacheDescription = { kind: 'memory' };
   }
 
-  const agent = new PTCAgent({ generator, runner, cache, maxConcurrent: maxConcurrentExecutions, secrets });
+  const agent = new PTCAgent({ generator, runner, cache, maxConcurrent: maxConcurrentExecutions, secrets, ...(checkpoints ? { checkpoints } : {}) });
   let closing: Promise<void> | undefined;
   return {
     agent,
-    description: { generator: generatorDescription, runner: runnerDescription, cache: cacheDescription, maxConcurrentExecutions, notices },
+    description: { generator: generatorDescription, runner: runnerDescription, cache: cacheDescription, checkpoints: checkpointsDescription, maxConcurrentExecutions, notices },
     generatorCalls,
     close: () => {
       closing ??= Promise.allSettled(closers.map((close) => close())).then(() => undefined);
