@@ -17,6 +17,16 @@ describe('ScriptedCodeGenerator', () => {
     expect(generator.calls).toHaveLength(3);
   });
 
+  test('retainCalls: false counts requests without keeping them, and still steps through the script', async () => {
+    const generator = new ScriptedCodeGenerator([{ files: [{ path: 'a', content: '1' }] }, { files: [{ path: 'b', content: '2' }] }], { retainCalls: false });
+    const context = { signal: new AbortController().signal, onProgress: () => {} };
+    const paths = [];
+    for (let index = 0; index < 3; index += 1) paths.push((await generator.generate({} as never, context)).files[0]?.path);
+    expect(paths).toEqual(['a', 'b', 'b']);
+    expect(generator.calls).toHaveLength(0);
+    expect(generator.callCount).toBe(3);
+  });
+
   test('throws scripted errors', async () => {
     const generator = new ScriptedCodeGenerator({ error: new GenerationError('boom') });
     await expect(generator.generate({} as never, { signal: new AbortController().signal, onProgress: () => {} })).rejects.toThrow('boom');
