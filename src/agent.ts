@@ -120,6 +120,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
         return semaphore.queued;
       },
       acquire: (signal) => semaphore.acquire(signal),
+      tryAcquire: () => semaphore.tryAcquire(),
     };
     // Secret-looking sandboxEnv entries count too: tests can print their environment into a report.
     this.redactor = new Redactor(options.secrets ?? [], { ...process.env, ...this.options.sandboxEnv });
