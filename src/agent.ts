@@ -57,6 +57,7 @@ export interface AgentStats {
   cancelled: number;
   /** Bundles served from the cache or from an identical run in flight. */
   cacheHits: number;
+  /** `maxConcurrent` slots in use: one per running run, plus the extra ones its candidates hold. */
   inFlight: number;
   queued: number;
   tokens: number;

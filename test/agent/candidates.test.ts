@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -478,5 +478,51 @@ describe('with the real local runner and real pytest', () => {
     expect(new Set(bundle.candidates?.map((entry) => entry.testReport?.command)).size).toBe(1);
     await agent.close();
     expect(readdirSync(workspaceRoot)).toEqual([]);
+  }, 60_000);
+
+  /** Processes whose working directory is under `root` (a run's pytest and anything it started). */
+  function processesUnder(root: string): string[] {
+    const found: string[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (readlinkSync(`/proc/${entry}/cwd`).startsWith(root)) found.push(entry);
+      } catch {
+        // Gone while we looked, or not ours to read.
+      }
+    }
+    return found;
+  }
+
+  test('the caller aborts while three candidates run pytest: cancelled, no process and no workspace left', async () => {
+    const sleeping: GeneratedFileInput[] = [
+      { path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' },
+      { path: 'tests/test_calc.py', content: 'import time\n\ndef test_slow():\n    time.sleep(600)\n', kind: 'test' },
+    ];
+    const workspaceRoot = join(root, 'abort-workspaces');
+    const runner = new LocalSandboxRunner({ isolation: 'none', workspaceRoot, cacheDirectory: join(root, 'deps'), onWarning: () => {} });
+    const agent = new PTCAgent({ generator: new ScriptedCodeGenerator({ files: sleeping }), runner, cache: false, maxConcurrent: 3, closeTimeoutMs: 10_000 });
+    const controller = new AbortController();
+    let testing = 0;
+    let running: string[] = [];
+    agent.on('tests:start', () => {
+      testing += 1;
+      if (testing === 3)
+        setTimeout(() => {
+          running = processesUnder(workspaceRoot);
+          controller.abort();
+        }, 1_000);
+    });
+    const bundle = await settleWithin(
+      agent.execute({ taskDescription: 'a slow test', candidates: 3, maxIterations: 1, timeoutMs: 60_000 }, { signal: controller.signal }),
+      30_000,
+      'the aborted run',
+    );
+    expect(bundle.status).toBe('cancelled');
+    // The check sees what it should: pytest was running in the candidates' workspaces.
+    expect(running.length).toBeGreaterThanOrEqual(3);
+    await agent.close();
+    expect(processesUnder(workspaceRoot), 'processes left behind').toEqual([]);
+    expect(readdirSync(workspaceRoot), 'workspaces left behind').toEqual([]);
   }, 60_000);
 });
