@@ -388,7 +388,7 @@ describe('abort, timeout and failures during the candidates', () => {
   });
 
   test('an abort while the sandboxes are still opening (opens that ignore their signal): each is closed when it lands', async () => {
-    const runner = new FakeSandboxRunner({ results: judgeCalc, openLatencyMs: 300 });
+    const runner = new FakeSandboxRunner({ results: judgeCalc, openLatencyMs: 1_000 });
     const open = runner.open.bind(runner);
     runner.open = (spec) => open({ ...spec, signal: new AbortController().signal });
     const generator = new ScriptedCodeGenerator({ files: FIXED });
