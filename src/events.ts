@@ -7,6 +7,14 @@ interface Base {
 }
 
 /**
+ * `candidate` (1-based) is set on the events of iteration 1 when the plan asks for several
+ * candidates, saying which one each belongs to; it is absent otherwise.
+ */
+interface Tagged {
+  candidate?: number;
+}
+
+/**
  * Every event the agent emits, by name. Payloads are plain JSON-safe objects, so a server can
  * forward them as Server-Sent Events unchanged. Events observe a run; they never replace a
  * rejection or a bundle.
@@ -16,14 +24,19 @@ export interface PTCEventMap {
   'run:start': Base & { language: string; maxIterations: number; generator: string; runner: string };
   'cache:hit': Base & { cacheKey: string; source: 'cache' | 'in-flight' };
   'cache:miss': Base & { cacheKey: string };
-  'sandbox:ready': Base & { sandboxId: string; runner: string; durationMs: number; dependencies: number };
-  'dependencies:installed': Base & { count: number; durationMs: number; reused: boolean };
-  'generation:start': Base & { iteration: number };
-  'generation:progress': Base & { iteration: number; outputTokens: number; message?: string };
-  'generation:end': Base & { iteration: number; files: number; usage: Usage; durationMs: number; error?: ErrorInfo };
-  'tests:start': Base & { iteration: number; command: string };
-  'tests:end': Base & { iteration: number; passed: number; failed: number; errored: number; skipped: number; success: boolean; durationMs: number };
-  'iteration:end': Base & { iteration: number; passed: number; failed: number; success: boolean; error?: ErrorInfo };
+  'sandbox:ready': Base & { sandboxId: string; runner: string; durationMs: number; dependencies: number } & Tagged;
+  'dependencies:installed': Base & { count: number; durationMs: number; reused: boolean } & Tagged;
+  'generation:start': Base & { iteration: number } & Tagged;
+  'generation:progress': Base & { iteration: number; outputTokens: number; message?: string } & Tagged;
+  'generation:end': Base & { iteration: number; files: number; usage: Usage; durationMs: number; error?: ErrorInfo } & Tagged;
+  'tests:start': Base & { iteration: number; command: string } & Tagged;
+  'tests:end': Base & { iteration: number; passed: number; failed: number; errored: number; skipped: number; success: boolean; durationMs: number } & Tagged;
+  'iteration:end': Base & { iteration: number; passed: number; failed: number; success: boolean; error?: ErrorInfo } & Tagged;
+  /**
+   * The plan's candidates (`plan.candidates` above 1) are all tested or given up: `candidate` goes
+   * on alone (0 when none produced files), the other sessions are closed.
+   */
+  'candidates:chosen': Base & { candidate: number; candidates: number; passed: number; failed: number; success: boolean };
   warning: Base & { code: string; message: string };
   'run:end': Base & { status: BundleStatus; stopReason: StopReason; durationMs: number; fromCache: boolean; usage: Usage };
 }
@@ -49,6 +62,7 @@ export const EVENT_NAMES: readonly PTCEventName[] = [
   'tests:start',
   'tests:end',
   'iteration:end',
+  'candidates:chosen',
   'warning',
   'run:end',
 ];

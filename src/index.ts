@@ -8,6 +8,7 @@ export {
   CACHE_STRATEGIES,
   DependencySchema,
   PlanFileSchema,
+  MAX_CANDIDATES,
   type Plan,
   type PlanInput,
   type PlanFile,

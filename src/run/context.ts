@@ -24,6 +24,11 @@ export interface RunQueue {
   readonly full: boolean;
   readonly waiting: number;
   acquire(signal: AbortSignal): Promise<() => void>;
+  /**
+   * A further slot for the same run (a plan's extra candidates), only if one is free now and no
+   * run waits: it never waits, so a run holding a slot cannot deadlock waiting for another.
+   */
+  tryAcquire(): (() => void) | undefined;
 }
 
 export interface RunInput {
