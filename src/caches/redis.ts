@@ -8,6 +8,12 @@ const CREATE_REDIS_CACHE_OPTION_NAMES = ['namespace', ...REDIS_CONNECTION_OPTION
 
 export type { CacheWarning, KeyvCacheOptions } from './keyv.js';
 export type { RedisConnectionOptions } from './redis-connection.js';
+export {
+  createRedisCheckpointStore,
+  RedisCheckpointStore,
+  type CheckpointStoreWarning,
+  type RedisCheckpointStoreOptions,
+} from '../checkpoints/redis.js';
 
 export interface RedisCacheOptions extends RedisConnectionOptions {
   /** Key prefix: entries are stored as `<namespace>::<cache key>`. @default 'ptc-agent' */
