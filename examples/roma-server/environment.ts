@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 // so the example keeps working whatever the core does inside.
 import {
   KeyvCache,
-  KeyvCheckpointStore,
   PTCAgent,
   type Cache,
   type CheckpointStore,
@@ -102,21 +101,6 @@ function nonNegativeInteger(env: Environment, name: string, fallback: number): n
   const value = Number(raw);
   if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`${name} must be an integer >= 0, got ${JSON.stringify(raw)}`);
   return value;
-}
-
-/** Closes a node-redis client, waiting at most 2 s for pending commands before it drops the socket. */
-async function closeRedisClient(client: { isOpen: boolean; close(): Promise<unknown>; destroy(): unknown }): Promise<void> {
-  if (!client.isOpen) return;
-  let timer: NodeJS.Timeout | undefined;
-  const closed = await Promise.race([
-    client.close().then(
-      () => true,
-      () => false,
-    ),
-    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 2_000))),
-  ]);
-  clearTimeout(timer);
-  if (!closed && client.isOpen) client.destroy();
 }
 
 /** Reads the environment (and the script file) and builds the agent. Throws a TypeError naming a bad variable. */
@@ -208,19 +192,14 @@ export async function createAgentFromEnvironment(env: Environment = process.env,
     // Checkpoints on the same Redis: a plan run again under its execution id (a queue job
     // re-delivered after its worker died, a client retrying) resumes where the run stopped, in
     // whichever process takes it. Errors are thrown, so the run reports them (CHECKPOINT_FAILED)
-    // and goes on without a checkpoint; the agent bounds every call by its cacheTimeoutMs. The
-    // client gives up on a down Redis (no offline queue, three reconnects): with @keyv/redis's
-    // defaults it would retry forever, and its close would never resolve.
-    const { createClient, createKeyv } = await import('@keyv/redis');
-    const client = createClient({
-      url: redisUrl,
-      disableOfflineQueue: true,
-      socket: { connectTimeout: 2_000, reconnectStrategy: (retries: number) => (retries < 3 ? 100 * 2 ** retries : false) },
-    });
-    const keyv = createKeyv(client as never, { throwOnErrors: true });
-    closers.push(() => closeRedisClient(client));
-    const prefix = `${namespace}:checkpoint:`;
-    checkpoints = new KeyvCheckpointStore({ keyv, prefix });
+    // and goes on without a checkpoint. Its connection is built like the cache's (no offline queue,
+    // bounded reconnects, a close that gives up): with @keyv/redis's defaults a lost Redis would
+    // be retried forever and its disconnect would never resolve, hanging a worker's shutdown.
+    const { createRedisCheckpointStore } = await import('../../src/caches/redis.js');
+    const store = createRedisCheckpointStore(redisUrl, { namespace, onWarning: (warning) => warn(`checkpoints: ${warning.message}`) });
+    closers.push(() => store.disconnect());
+    checkpoints = store;
+    const prefix = store.prefix;
     checkpointsDescription = { kind: 'redis', prefix };
   } else {
     cache = new KeyvCache({ onWarning: (warning) => warn(`cache: ${warning.message}`) });
