@@ -22,12 +22,12 @@ import { canonicalJson } from '../internal/canonical-json.js';
 import { Redactor } from '../internal/redact.js';
 import { durationMs, positiveInteger, rejectUnknownKeys } from '../internal/validate.js';
 import { configurationDigest } from './identity.js';
+import { PERMANENT_HTTP_STATUSES } from './failures.js';
 import { CHARS_PER_TOKEN, ProgressReporter, totalUsage, type CallUsage, type ModelPricing } from './accounting.js';
 import { buildGenerationPrompt, buildRetryNote, resolvePromptLimits, type GenerationPrompt, type PromptLimits } from './prompts.js';
 import {
   answerProblems,
   generateWithOneRetry,
-  PERMANENT_HTTP_STATUSES,
   readWriteFilesInputs,
   WRITE_FILES_INPUT_JSON_SCHEMA,
   WRITE_FILES_OUTPUT_INSTRUCTION,
