@@ -10,7 +10,7 @@ interface Base {
  * `candidate` (1-based) is set on the events of iteration 1 when the plan asks for several
  * candidates, saying which one each belongs to; it is absent otherwise.
  */
-interface Tagged {
+export interface CandidateTag {
   candidate?: number;
 }
 
@@ -24,14 +24,14 @@ export interface PTCEventMap {
   'run:start': Base & { language: string; maxIterations: number; generator: string; runner: string };
   'cache:hit': Base & { cacheKey: string; source: 'cache' | 'in-flight' };
   'cache:miss': Base & { cacheKey: string };
-  'sandbox:ready': Base & { sandboxId: string; runner: string; durationMs: number; dependencies: number } & Tagged;
-  'dependencies:installed': Base & { count: number; durationMs: number; reused: boolean } & Tagged;
-  'generation:start': Base & { iteration: number } & Tagged;
-  'generation:progress': Base & { iteration: number; outputTokens: number; message?: string } & Tagged;
-  'generation:end': Base & { iteration: number; files: number; usage: Usage; durationMs: number; error?: ErrorInfo } & Tagged;
-  'tests:start': Base & { iteration: number; command: string } & Tagged;
-  'tests:end': Base & { iteration: number; passed: number; failed: number; errored: number; skipped: number; success: boolean; durationMs: number } & Tagged;
-  'iteration:end': Base & { iteration: number; passed: number; failed: number; success: boolean; error?: ErrorInfo } & Tagged;
+  'sandbox:ready': Base & { sandboxId: string; runner: string; durationMs: number; dependencies: number } & CandidateTag;
+  'dependencies:installed': Base & { count: number; durationMs: number; reused: boolean } & CandidateTag;
+  'generation:start': Base & { iteration: number } & CandidateTag;
+  'generation:progress': Base & { iteration: number; outputTokens: number; message?: string } & CandidateTag;
+  'generation:end': Base & { iteration: number; files: number; usage: Usage; durationMs: number; error?: ErrorInfo } & CandidateTag;
+  'tests:start': Base & { iteration: number; command: string } & CandidateTag;
+  'tests:end': Base & { iteration: number; passed: number; failed: number; errored: number; skipped: number; success: boolean; durationMs: number } & CandidateTag;
+  'iteration:end': Base & { iteration: number; passed: number; failed: number; success: boolean; error?: ErrorInfo } & CandidateTag;
   /**
    * The plan's candidates (`plan.candidates` above 1) are all tested or given up: `candidate` goes
    * on alone (0 when none produced files), the other sessions are closed.

@@ -59,7 +59,7 @@ export {
   type ErrorCode,
   type PlanIssue,
 } from './errors.js';
-export { EVENT_NAMES, type PTCEventMap, type PTCEventName, type PTCStreamItem } from './events.js';
+export { EVENT_NAMES, type CandidateTag, type PTCEventMap, type PTCEventName, type PTCStreamItem } from './events.js';
 export type { CodeGenerator, GenerationRequest, GenerationContext, GenerationResult, GenerationProgress } from './contracts/code-generator.js';
 export type {
   SandboxRunner,

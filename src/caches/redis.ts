@@ -32,7 +32,7 @@ export class RedisCache extends KeyvCache {
   readonly client: RedisClientType;
   private readonly connection: RedisConnection;
 
-  /** Use `createRedisCache`. */
+  /** Use `createRedisCache`. @internal */
   constructor(
     parts: {
       /** Builds the connection; its errors are reported through this cache's `onWarning`. */

@@ -45,7 +45,7 @@ export class RedisCheckpointStore implements CheckpointStore {
   private readonly store: KeyvCheckpointStore;
   private readonly operationTimeoutMs: number;
 
-  /** Use `createRedisCheckpointStore`. */
+  /** Use `createRedisCheckpointStore`. @internal */
   constructor(parts: { connection: RedisConnection; namespace: string; connectTimeoutMs: number; operationTimeoutMs: number }) {
     this.connection = parts.connection;
     this.client = parts.connection.client;
