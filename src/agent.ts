@@ -21,7 +21,7 @@ import { RunRecord, asHit } from './run/result.js';
 import { stopReasonOf } from './run/scope.js';
 import { totalTokens } from './usage.js';
 
-export type { FileLimitOptions, PTCAgentOptions } from './options.js';
+export type { FileLimitOptions, PTCAgentOptions, TestOutputOptions } from './options.js';
 
 export interface ExecuteOptions {
   /**

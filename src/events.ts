@@ -30,6 +30,14 @@ export interface PTCEventMap {
   'generation:progress': Base & { iteration: number; outputTokens: number; message?: string } & CandidateTag;
   'generation:end': Base & { iteration: number; files: number; usage: Usage; durationMs: number; error?: ErrorInfo } & CandidateTag;
   'tests:start': Base & { iteration: number; command: string } & CandidateTag;
+  /**
+   * Output of the test command while it runs (emitted only when someone listens): chunks of one
+   * stream coalesced to at most one event per `testOutput.throttleMs`, scrubbed of secrets, each at
+   * most `testOutput.maxCharsPerEvent` (a longer burst loses its middle), and no more than
+   * `testOutput.maxCharsPerRun` over the run. `truncated` marks the event after which the run's
+   * output stops being forwarded. Runners that cannot stream deliver it when the command ends.
+   */
+  'tests:output': Base & { iteration: number; stream: 'stdout' | 'stderr'; chunk: string; truncated?: boolean } & CandidateTag;
   'tests:end': Base & { iteration: number; passed: number; failed: number; errored: number; skipped: number; success: boolean; durationMs: number } & CandidateTag;
   'iteration:end': Base & { iteration: number; passed: number; failed: number; success: boolean; error?: ErrorInfo } & CandidateTag;
   /**
@@ -60,6 +68,7 @@ export const EVENT_NAMES: readonly PTCEventName[] = [
   'generation:progress',
   'generation:end',
   'tests:start',
+  'tests:output',
   'tests:end',
   'iteration:end',
   'candidates:chosen',

@@ -1,4 +1,4 @@
-export { PTCAgent, EVENTS_CHANNEL_NAME, type PTCAgentOptions, type ExecuteOptions, type AgentStats, type CloseOptions, type FileLimitOptions } from './agent.js';
+export { PTCAgent, EVENTS_CHANNEL_NAME, type PTCAgentOptions, type ExecuteOptions, type AgentStats, type CloseOptions, type FileLimitOptions, type TestOutputOptions } from './agent.js';
 export {
   PlanSchema,
   parsePlan,
@@ -70,6 +70,7 @@ export type {
   RunOptions,
   CommandResult,
   DependenciesInstalledInfo,
+  OutputStream,
 } from './contracts/sandbox-runner.js';
 export type { Cache, CacheCallOptions } from './contracts/cache.js';
 export type { CheckpointStore, CheckpointCallOptions } from './contracts/checkpoint.js';

@@ -7,6 +7,7 @@ import { trimMiddle } from '../internal/text.js';
 import { judge } from '../reports/verdict.js';
 import { readUsage } from '../usage.js';
 import type { RunContext } from './context.js';
+import { TestOutput } from './output.js';
 import type { RunRecord } from './result.js';
 import type { RunScope } from './scope.js';
 
@@ -82,6 +83,7 @@ export async function test(
   const { iteration } = entry;
   const tag = tagOf(entry);
   const started = performance.now();
+  const output = TestOutput.start(context, iteration, tag);
   try {
     const session = await sandbox();
     context.emit('tests:start', { iteration, command: context.preset.command.join(' '), ...tag });
@@ -91,8 +93,10 @@ export async function test(
         acceptanceFiles: context.acceptanceFiles,
         signal: scope.signal,
         timeoutMs: () => Math.min(context.options.testTimeoutMs, scope.remainingMs()),
+        ...(output ? { onOutput: output.onOutput } : {}),
       }),
-    );
+      // Ended before any later event; a command abandoned by a stopped run is not heard.
+    ).finally(() => output?.end());
     entry.testReport = context.redactor.size === 0 ? report : context.redactor.value(report);
   } catch (error) {
     if (scope.reason) throw scope.reason;

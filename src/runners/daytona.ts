@@ -579,6 +579,25 @@ interface SessionInternals {
   closed(session: DaytonaSandboxSession): void;
 }
 
+/**
+ * Hands a finished command's output to `onOutput`, once per stream. The SDK could stream a
+ * command's logs (session commands with `onStdout`/`onStderr`, over a WebSocket), but the runner
+ * runs each command as one `executeCommand`, whose framed answer is what keeps stdout and stderr
+ * apart, bounds them in the sandbox and turns a timeout into a result; so output arrives at the end.
+ */
+function deliverOutput(options: RunOptions, result: CommandResult): CommandResult {
+  if (options.onOutput) {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      try {
+        if (result[stream] !== '') options.onOutput(stream, result[stream]);
+      } catch {
+        // The contract: what the listener throws is ignored.
+      }
+    }
+  }
+  return result;
+}
+
 type ExecuteOutcome = { kind: 'completed'; exitCode: number; result: string } | { kind: 'killed' } | { kind: 'unanswered' };
 
 class DaytonaSandboxSession implements SandboxSession {
@@ -691,7 +710,7 @@ class DaytonaSandboxSession implements SandboxSession {
     if (outcome.kind === 'killed') {
       const partial = await this.readBack(scriptOptions, options.signal);
       const note = `[ptc-agent] killed after ${options.timeoutMs} ms (timeout)`;
-      return {
+      return deliverOutput(options, {
         exitCode: null,
         stdout: partial?.stdout ?? '',
         stderr: partial?.stderr ? `${partial.stderr}\n${note}` : note,
@@ -699,7 +718,7 @@ class DaytonaSandboxSession implements SandboxSession {
         stderrTruncated: partial?.stderrTruncated ?? false,
         timedOut: true,
         durationMs,
-      };
+      });
     }
     const framed = parseFramedOutput(outcome.result, nonce, settings.maxOutputBytes);
     if (!framed) {
@@ -708,7 +727,7 @@ class DaytonaSandboxSession implements SandboxSession {
         { code: 'SANDBOX_FAILED' },
       );
     }
-    return {
+    return deliverOutput(options, {
       exitCode: framed.exitCode,
       stdout: framed.stdout,
       stderr: framed.stderr,
@@ -716,7 +735,7 @@ class DaytonaSandboxSession implements SandboxSession {
       stderrTruncated: framed.stderrTruncated,
       timedOut: false,
       durationMs,
-    };
+    });
   }
 
   async readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined> {

@@ -1,5 +1,5 @@
 import type { CommandResult } from '../../contracts/sandbox-runner.js';
-import type { LaunchedProcess } from './process.js';
+import type { LaunchedProcess, OutputListener } from './process.js';
 
 /**
  * Warm pytest runs (`warmPython`): a single-use standby interpreter per session, started in the
@@ -98,6 +98,8 @@ export interface WarmRequest {
   readonly files: Iterable<string>;
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
+  /** Receives the run's output as it arrives (see `RunOptions.onOutput`). */
+  readonly onOutput?: OutputListener;
 }
 
 /** How long a run waits for its standby to finish loading pytest before it goes cold. */
@@ -175,7 +177,7 @@ export class PythonStandby {
     process.control!.write(`${JSON.stringify({ argv: request.argv, args: request.args, cwd: request.cwd })}\n`);
     if (!(await waitFor(this.acknowledged, ACK_WAIT_MS, request.signal))) return this.discard();
     try {
-      return await process.arm(request.timeoutMs, request.signal);
+      return await process.arm(request.timeoutMs, request.signal, request.onOutput);
     } finally {
       await this.handle.dispose();
     }
