@@ -50,9 +50,10 @@ import {
   wrapScriptFile,
   type FramedOutput,
 } from './daytona/command-script.js';
+import { DependencySnapshots, SNAPSHOT_FAILED, dependencySnapshotName, type SnapshotPlan } from './daytona/snapshots.js';
 
 /** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
-const DAYTONA_SANDBOX_RUNNER_OPTION_NAMES = ['apiKey', 'apiUrl', 'target', 'client', 'snapshot', 'image', 'resources', 'autoStopIntervalMinutes', 'autoDeleteIntervalMinutes', 'labels', 'sandboxParams', 'createTimeoutMs', 'deleteTimeoutMs', 'requestTimeoutMs', 'installTimeoutMs', 'commandGraceMs', 'retries', 'retryDelayMs', 'useDeprecatedPolling', 'workspaceDir', 'maxOutputBytes', 'maxReadBytes', 'extraDependencies', 'installCommand', 'onWarning'] as const satisfies readonly (keyof DaytonaSandboxRunnerOptions)[];
+const DAYTONA_SANDBOX_RUNNER_OPTION_NAMES = ['apiKey', 'apiUrl', 'target', 'client', 'snapshot', 'image', 'resources', 'autoStopIntervalMinutes', 'autoDeleteIntervalMinutes', 'labels', 'sandboxParams', 'createTimeoutMs', 'deleteTimeoutMs', 'requestTimeoutMs', 'installTimeoutMs', 'commandGraceMs', 'retries', 'retryDelayMs', 'useDeprecatedPolling', 'workspaceDir', 'maxOutputBytes', 'maxReadBytes', 'extraDependencies', 'installCommand', 'onWarning', 'dependencySnapshots', 'snapshotTimeoutMs'] as const satisfies readonly (keyof DaytonaSandboxRunnerOptions)[];
 
 /** Label on every sandbox this runner creates; `sweepOrphans` deletes only sandboxes that carry it. */
 export const DAYTONA_MARKER_LABEL = 'ptc-agent';
@@ -132,6 +133,18 @@ export interface DaytonaSandboxRunnerOptions {
   installCommand?: (language: Language, dependencies: readonly string[]) => readonly string[];
   /** Told about problems that do not fail a run (a sandbox that could not be deleted). @default process.emitWarning */
   onWarning?: (message: string, cause?: unknown) => void;
+  /**
+   * One Daytona snapshot per dependency set (named `ptc-deps-<language>-<hash>` from the language,
+   * the sorted dependencies, the install command and the base image or snapshot): the first
+   * session of a set installs and then snapshots its sandbox, later ones start from the snapshot
+   * and install nothing. Concurrent sessions of one runner wait for the first one's snapshot. A
+   * snapshot that cannot be made or used means a plain sandbox that installs, and a
+   * `SNAPSHOT_FAILED` warning for the run. The snapshots stay in your Daytona organisation until
+   * you delete them. `false`: every session installs its dependencies. @default true
+   */
+  dependencySnapshots?: boolean;
+  /** Deadline of making a dependency snapshot, and of waiting for one another session is making. @default 300000 */
+  snapshotTimeoutMs?: number;
 }
 
 export interface SweepOrphansOptions {
@@ -170,6 +183,8 @@ interface Settings {
   extraDependencies: Partial<Record<Language, readonly string[]>>;
   installCommand: (language: Language, dependencies: readonly string[]) => readonly string[];
   warn: (message: string, cause?: unknown) => void;
+  dependencySnapshots: boolean;
+  snapshotTimeoutMs: number;
 }
 
 function defaultInstallCommand(language: Language, dependencies: readonly string[]): readonly string[] {
@@ -177,6 +192,12 @@ function defaultInstallCommand(language: Language, dependencies: readonly string
     return ['python3', '-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', ...dependencies];
   }
   return ['npm', 'install', '--no-audit', '--no-fund', '--loglevel=error', ...dependencies];
+}
+
+function booleanOption(name: string, value: boolean | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`DaytonaSandboxRunner: ${name} must be a boolean, got ${String(value)}`);
+  return value;
 }
 
 function integerOption(name: string, value: number | undefined, fallback: number, minimum: number): number {
@@ -224,6 +245,7 @@ export class DaytonaSandboxRunner implements SandboxRunner {
   private readonly background = new Set<Promise<void>>();
   private readonly sessions = new Set<DaytonaSandboxSession>();
   private disposed = false;
+  private readonly snapshots: DependencySnapshots;
 
   constructor(options: DaytonaSandboxRunnerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('DaytonaSandboxRunner: options must be an object');
@@ -290,6 +312,8 @@ export class DaytonaSandboxRunner implements SandboxRunner {
       extraDependencies: { ...options.extraDependencies },
       installCommand: options.installCommand ?? defaultInstallCommand,
       warn: options.onWarning ?? ((message) => process.emitWarning(message, { code: 'PTC_DAYTONA' })),
+      dependencySnapshots: booleanOption('dependencySnapshots', options.dependencySnapshots, true),
+      snapshotTimeoutMs: durationMs('DaytonaSandboxRunner: snapshotTimeoutMs', options.snapshotTimeoutMs, 300_000),
     };
     this.injectedClient = options.client;
     const target = options.target ?? process.env.DAYTONA_TARGET;
@@ -301,19 +325,49 @@ export class DaytonaSandboxRunner implements SandboxRunner {
       ...(target === undefined ? {} : { target }),
     };
     this.redactor = new Redactor(apiKey === undefined ? [] : [apiKey]);
+    this.snapshots = new DependencySnapshots({
+      snapshotTimeoutMs: this.settings.snapshotTimeoutMs,
+      requestTimeoutMs,
+      outputDir: this.settings.outputDir,
+      retrying: (task, timeoutMs, signal, what) => this.retrying(task, timeoutMs, signal, what),
+      scrub: (text) => this.redactor.text(text),
+    });
   }
 
   async open(spec: SandboxOpenSpec): Promise<SandboxSession> {
     throwIfAborted(spec.signal);
     if (this.disposed) throw new SandboxError('DaytonaSandboxRunner: the runner was disposed', { code: 'SANDBOX_OPEN_FAILED' });
     const client = await raceAbort(this.client(), spec.signal);
-    const sandbox = await this.createSandbox(client, spec);
+    const dependencies = this.dependenciesFor(spec);
+    const warn = (code: string, message: string) => (spec.onWarning ? spec.onWarning(code, message) : this.settings.warn(message));
+    const plan: SnapshotPlan =
+      this.settings.dependencySnapshots && dependencies.length > 0 ? await this.snapshots.plan(client, this.snapshotName(spec.language, dependencies), spec.signal, warn) : { kind: 'plain' };
+    let sandbox: Sandbox | undefined;
+    if (plan.kind === 'use') {
+      try {
+        sandbox = await this.createSandbox(client, spec, plan.name);
+      } catch (error) {
+        if (spec.signal.aborted) throw abortReason(spec.signal);
+        this.snapshots.forget(plan.name);
+        const why = error instanceof Error ? error.message : String(error);
+        warn(SNAPSHOT_FAILED, this.redactor.text(`starting from the dependency snapshot ${plan.name} failed (${tail(why, 500)}); the dependencies are installed in a plain sandbox`));
+      }
+    }
+    const fromSnapshot = sandbox !== undefined;
+    try {
+      sandbox ??= await this.createSandbox(client, spec);
+    } catch (error) {
+      if (plan.kind === 'create') plan.abandon();
+      throw error;
+    }
     const session = new DaytonaSandboxSession(sandbox, spec.env, this.internals());
     this.sessions.add(session);
     try {
-      await session.installDependencies(spec, this.dependenciesFor(spec));
+      await session.installDependencies(spec, dependencies, fromSnapshot);
+      if (plan.kind === 'create') await plan.capture(sandbox, spec.signal);
       return session;
     } catch (error) {
+      if (plan.kind === 'create') plan.abandon();
       if (spec.signal.aborted) {
         // Answer the abort at once; the delete finishes in the background (`dispose()` awaits it).
         this.track(session.close());
@@ -419,7 +473,19 @@ export class DaytonaSandboxRunner implements SandboxRunner {
     return [...new Set(all)];
   }
 
-  private createParams(spec: SandboxOpenSpec, name: string): CreateSandboxFromImageParams | CreateSandboxFromSnapshotParams {
+  /** The dependency snapshot name of a set, from everything that makes what is installed. */
+  private snapshotName(language: Language, dependencies: readonly string[]): string {
+    const { image, snapshot } = this.settings;
+    const sorted = [...dependencies].sort();
+    return dependencySnapshotName({
+      language,
+      dependencies: sorted,
+      installCommand: this.settings.installCommand(language, sorted),
+      base: { ...(image === undefined ? {} : { image: typeof image === 'string' ? image : image.dockerfile }), ...(snapshot === undefined ? {} : { snapshot }) },
+    });
+  }
+
+  private createParams(spec: SandboxOpenSpec, name: string, dependencySnapshot?: string): CreateSandboxFromImageParams | CreateSandboxFromSnapshotParams {
     const base: CreateSandboxBaseParams = {
       ...this.settings.sandboxParams,
       name,
@@ -429,6 +495,8 @@ export class DaytonaSandboxRunner implements SandboxRunner {
       autoStopInterval: this.settings.autoStopIntervalMinutes,
       autoDeleteInterval: this.settings.autoDeleteIntervalMinutes,
     };
+    // The dependency snapshot was made from the configured image or snapshot: it replaces them.
+    if (dependencySnapshot !== undefined) return { ...base, snapshot: dependencySnapshot };
     if (this.settings.image !== undefined) {
       return { ...base, image: this.settings.image, ...(this.settings.resources ? { resources: this.settings.resources } : {}) };
     }
@@ -440,11 +508,11 @@ export class DaytonaSandboxRunner implements SandboxRunner {
    * a request that reached Daytona before its connection broke is found (and adopted) instead of
    * leaking a second sandbox. Whatever an abandoned attempt may still create is deleted.
    */
-  private async createSandbox(client: Daytona, spec: SandboxOpenSpec): Promise<Sandbox> {
+  private async createSandbox(client: Daytona, spec: SandboxOpenSpec, dependencySnapshot?: string): Promise<Sandbox> {
     const name = sandboxName(spec.executionId);
     const { createTimeoutMs, retries } = this.settings;
     for (let attempt = 0; ; attempt += 1) {
-      const params = this.createParams(spec, name);
+      const params = this.createParams(spec, name, dependencySnapshot);
       const options = { timeout: toSeconds(createTimeoutMs) };
       const pending = 'image' in params ? client.create(params, options) : client.create(params, options);
       try {
@@ -624,9 +692,10 @@ class DaytonaSandboxSession implements SandboxSession {
     this.id = sandbox.id;
   }
 
-  async installDependencies(spec: SandboxOpenSpec, dependencies: readonly string[]): Promise<void> {
+  /** Installs the dependencies, or (`fromSnapshot`) only takes note that the sandbox's snapshot holds them. */
+  async installDependencies(spec: SandboxOpenSpec, dependencies: readonly string[], fromSnapshot = false): Promise<void> {
     const started = performance.now();
-    if (dependencies.length > 0) {
+    if (dependencies.length > 0 && !fromSnapshot) {
       const bad = dependencies.find((dependency) => dependency.startsWith('-') || dependency.trim() === '');
       if (bad !== undefined) throw new SandboxError(`Refusing to install ${JSON.stringify(bad)}: not a package spec`, { code: 'DEPENDENCY_INSTALL_FAILED' });
       const argv = this.internals.settings.installCommand(spec.language, dependencies);
@@ -645,7 +714,7 @@ class DaytonaSandboxSession implements SandboxSession {
     }
     // npm installed into the workspace: that node_modules is the session's, and syncs keep it.
     if (dependencies.length > 0 && spec.language !== 'python') this.keep = ['node_modules'];
-    spec.onDependenciesInstalled?.({ count: dependencies.length, durationMs: Math.round(performance.now() - started), reused: false });
+    spec.onDependenciesInstalled?.({ count: dependencies.length, durationMs: Math.round(performance.now() - started), reused: fromSnapshot });
   }
 
   async sync(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
