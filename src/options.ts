@@ -23,7 +23,7 @@ export interface TestOutputOptions {
   throttleMs?: number;
   /** Longest chunk of one event, at least 100; a longer burst keeps its head and tail. @default 16384 */
   maxCharsPerEvent?: number;
-  /** Characters forwarded over a whole run (all iterations, both streams); then the events stop. @default 1000000 */
+  /** Characters forwarded over a whole run (all iterations, both streams); then the events stop. 0 turns them off. @default 1000000 */
   maxCharsPerRun?: number;
 }
 

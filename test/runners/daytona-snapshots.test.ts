@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { DependenciesInstalledInfo, SandboxOpenSpec } from '../../src/contracts/sandbox-runner.js';
 import type { DaytonaSandboxRunner, DaytonaSandboxRunnerOptions } from '../../src/runners/daytona.js';
 import { dependencySnapshotName } from '../../src/runners/daytona/snapshots.js';
+import { PTCAgent, type PTCEventMap } from '../../src/index.js';
+import { ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { FakeDaytonaServer, openSpec, runnerFor, signal } from '../fakes/daytona-server.js';
 
 let fake: FakeDaytonaServer;
@@ -181,6 +183,27 @@ describe('Daytona dependency snapshots', () => {
     expect(() => runnerFor(fake, { dependencySnapshots: 'yes' as never })).toThrow(/dependencySnapshots/);
     expect(() => runnerFor(fake, { snapshotTimeoutMs: 0 })).toThrow(/snapshotTimeoutMs/);
   }, 60_000);
+
+  test('parallel candidates through the agent: the dependency set is installed once, the other candidates start from its snapshot', async () => {
+    fake.reset();
+    const runner = installing();
+    const files = [
+      { path: 'calc.py', content: 'def add(a, b):\n    return a - b\n' },
+      { path: 'tests/test_calc.py', content: 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n', kind: 'test' as const },
+    ];
+    // Every candidate red: all three are tested, each in a sandbox of its own.
+    const agent = new PTCAgent({ generator: new ScriptedCodeGenerator({ files }), runner, cache: false, maxConcurrent: 3 });
+    const installed: Array<PTCEventMap['dependencies:installed']> = [];
+    agent.on('dependencies:installed', (event) => installed.push(event));
+    const bundle = await agent.execute({ taskDescription: 'add', requirements: [], language: 'python', dependencies: ['pkg-j'], candidates: 3, maxIterations: 1 });
+    await agent.close();
+    expect(bundle.candidates).toHaveLength(3);
+    expect(fake.count('create')).toBe(3);
+    expect(installsRun()).toBe(1);
+    expect(fake.count('sandbox-snapshot')).toBe(1);
+    expect(installed.map((event) => event.reused).sort()).toEqual([false, true, true]);
+    expect(bundle.warnings.filter((warning) => /snapshot/i.test(warning))).toEqual([]);
+  }, 120_000);
 
   test('the name follows what is installed: order-free, but language, install command and base count', () => {
     const base = { language: 'python' as const, dependencies: ['a', 'b'], installCommand: ['pip', 'install', 'a', 'b'], base: {} };

@@ -2,7 +2,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import type { SandboxRunner, SandboxSession } from '../../src/contracts/sandbox-runner.js';
 import { PTCAgent, type PTCEventMap } from '../../src/index.js';
+import type { LocalSandboxSession } from '../../src/runners/local/session.js';
 import { ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { quietRunner, signal } from './local-helpers.js';
 
@@ -47,8 +49,11 @@ describe('the local runner streams a command\'s output while it runs', () => {
     }
   }, 30_000);
 
-  test('through the agent: real pytest progress arrives as several tests:output events before tests:end', async () => {
-    const go = join(scratch, 'go-agent');
+  test.each([
+    ['a cold run', false],
+    ['a warm standby run', true],
+  ])('through the agent (%s): real pytest progress arrives as several tests:output events before tests:end', async (_name, warmPython) => {
+    const go = join(scratch, `go-agent-${warmPython}`);
     const testFile = [
       'import os, time',
       '',
@@ -65,7 +70,19 @@ describe('the local runner streams a command\'s output while it runs', () => {
       '',
     ].join('\n');
     const generator = new ScriptedCodeGenerator({ files: [{ path: 'tests/test_progress.py', content: testFile, kind: 'test' }] });
-    const agent = new PTCAgent({ generator, runner: quietRunner({ isolation: 'none' }).runner, cache: false, sandboxEnv: { GO_FILE: go } });
+    const local = quietRunner({ isolation: 'none', warmPython }).runner;
+    // Keeps the sessions, to tell a warm run from a cold one.
+    const sessions: SandboxSession[] = [];
+    const runner: SandboxRunner = {
+      id: local.id,
+      preflight: (spec) => local.preflight(spec),
+      open: async (spec) => {
+        const session = await local.open(spec);
+        sessions.push(session);
+        return session;
+      },
+    };
+    const agent = new PTCAgent({ generator, runner, cache: false, sandboxEnv: { GO_FILE: go } });
     const order: string[] = [];
     const outputs: Array<PTCEventMap['tests:output']> = [];
     agent.on('tests:output', (event) => {
@@ -84,5 +101,6 @@ describe('the local runner streams a command\'s output while it runs', () => {
     expect(order.indexOf('tests:end')).toBeGreaterThan(order.lastIndexOf('tests:output'));
     expect(order.at(-1)).toBe('run:end');
     expect(outputs.map((event) => event.chunk).join('')).toContain('2 passed');
+    expect((sessions[0] as LocalSandboxSession).warmRuns).toBe(warmPython ? 1 : 0);
   }, 60_000);
 });
