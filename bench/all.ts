@@ -11,6 +11,7 @@ const BENCHES = [
   { script: 'bench/load.ts', node: ['--expose-gc'] },
   { script: 'bench/cache.ts', node: [] },
   { script: 'bench/local-runner.ts', node: [] },
+  { script: 'bench/test-output.ts', node: [] },
   { script: 'bench/daytona.ts', node: [] },
   { script: 'bench/eval.ts', node: [] },
 ];
