@@ -7,9 +7,11 @@ import { spawn } from 'node:child_process';
 const BENCHES = [
   { script: 'bench/overhead.ts', node: [] },
   { script: 'bench/overlap.ts', node: [] },
+  { script: 'bench/candidates.ts', node: [] },
   { script: 'bench/load.ts', node: ['--expose-gc'] },
   { script: 'bench/cache.ts', node: [] },
   { script: 'bench/local-runner.ts', node: [] },
+  { script: 'bench/test-output.ts', node: [] },
   { script: 'bench/daytona.ts', node: [] },
   { script: 'bench/eval.ts', node: [] },
 ];

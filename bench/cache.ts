@@ -52,7 +52,7 @@ const FILES = [
 ];
 
 async function endToEnd(cache: Cache, iterations: number) {
-  const generator = new ScriptedCodeGenerator({ files: FILES });
+  const generator = new ScriptedCodeGenerator({ files: FILES }, { retainCalls: false });
   const agent = new PTCAgent({ generator, runner: new FakeSandboxRunner({ results: { passed: ['test_add'] } }), cache });
   const plan = (task: string) => ({ taskDescription: task, requirements: ['add two numbers'] });
   // Warm-up, and the entry the hits read.

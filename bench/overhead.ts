@@ -21,7 +21,7 @@ const PLAN = { taskDescription: 'Write add(a, b) with pytest tests', requirement
 const RUNS = Number(process.env.BENCH_RUNS ?? 20_000);
 const ROUNDS = 5;
 
-const generator = new ScriptedCodeGenerator({ files: FILES });
+const generator = new ScriptedCodeGenerator({ files: FILES }, { retainCalls: false });
 const runner = new FakeSandboxRunner({ results: { passed: ['test_add'] }, retainSessions: false });
 const withDefaults = new PTCAgent({ generator, runner });
 const withoutCache = new PTCAgent({ generator, runner, cache: false });

@@ -21,7 +21,7 @@ import { RunRecord, asHit } from './run/result.js';
 import { stopReasonOf } from './run/scope.js';
 import { totalTokens } from './usage.js';
 
-export type { FileLimitOptions, PTCAgentOptions } from './options.js';
+export type { FileLimitOptions, PTCAgentOptions, TestOutputOptions } from './options.js';
 
 export interface ExecuteOptions {
   /**
@@ -57,6 +57,7 @@ export interface AgentStats {
   cancelled: number;
   /** Bundles served from the cache or from an identical run in flight. */
   cacheHits: number;
+  /** `maxConcurrent` slots in use: one per running run, plus the extra ones its candidates hold. */
   inFlight: number;
   queued: number;
   tokens: number;
@@ -120,6 +121,7 @@ export class PTCAgent extends EventEmitter<PTCEmitterEvents> {
         return semaphore.queued;
       },
       acquire: (signal) => semaphore.acquire(signal),
+      tryAcquire: () => semaphore.tryAcquire(),
     };
     // Secret-looking sandboxEnv entries count too: tests can print their environment into a report.
     this.redactor = new Redactor(options.secrets ?? [], { ...process.env, ...this.options.sandboxEnv });

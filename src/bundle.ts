@@ -120,6 +120,8 @@ export type TestIntegrity = z.infer<typeof TestIntegritySchema>;
 
 export const IterationRecordSchema = z.object({
   iteration: z.int().min(1),
+  /** Which of the plan's candidates (1-based) this record is, in iteration 1 of a plan with `candidates` above 1. */
+  candidate: z.int().min(1).optional(),
   /** Files the model produced in this iteration, after path checks (content lives in `files`). */
   files: z.array(z.object({ path: SafePathSchema, sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.int().min(0) })),
   usage: UsageSchema,
@@ -176,6 +178,11 @@ export const ArtifactBundleSchema = z.object({
   /** The iteration whose files are returned: the green one, else the one with the most passing tests. */
   bestIteration: z.int().min(0),
   iterations: z.array(IterationRecordSchema),
+  /**
+   * Every candidate of iteration 1, by candidate, when the plan asked for more than one (each
+   * with its report); the one that went on is also `iterations[0]`. `usage` counts them all.
+   */
+  candidates: z.array(IterationRecordSchema).optional(),
   usage: UsageSchema,
   timings: TimingsSchema,
   fromCache: z.boolean(),

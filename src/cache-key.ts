@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { canonicalJson } from './internal/canonical-json.js';
+import { sha256 } from './internal/files.js';
 import type { Plan } from './plan.js';
 
 /**
@@ -25,7 +25,7 @@ const sortedUnique = (items: readonly string[]) => [...new Set(items.map(collaps
  * The part of a plan that decides what code comes out. Order of requirements and dependencies
  * and runs of whitespace in prose (the task, requirements) do not matter; `context` and
  * `architecture` may hold code, so their indentation does; the execution id, budgets, timeouts, the iteration limit,
- * cache settings and metadata do not belong to it.
+ * cache settings and metadata do not belong to it; `candidates` does (above 1).
  */
 export function canonicalPlan(plan: Plan): Record<string, unknown> {
   return {
@@ -40,20 +40,21 @@ export function canonicalPlan(plan: Plan): Record<string, unknown> {
       .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
       .map((file) => ({ path: file.path, content: file.content })),
     enableTesting: plan.enableTesting,
+    // Several first attempts keep a different one than a single attempt would. Absent at 1 (the
+    // canonical JSON drops undefined), so plans without candidates keep their keys.
+    candidates: plan.candidates > 1 ? plan.candidates : undefined,
   };
 }
 
 /** `ptc:v<format>:<sha256 of the canonical plan, generator and preset>`. */
 export function cacheKey(plan: Plan, parts: CacheKeyParts): string {
-  const digest = createHash('sha256')
-    .update(
-      canonicalJson({
-        format: CACHE_FORMAT_VERSION,
-        generator: parts.generatorId,
-        testPreset: parts.testPresetId,
-        plan: canonicalPlan(plan),
-      }),
-    )
-    .digest('hex');
+  const digest = sha256(
+    canonicalJson({
+      format: CACHE_FORMAT_VERSION,
+      generator: parts.generatorId,
+      testPreset: parts.testPresetId,
+      plan: canonicalPlan(plan),
+    }),
+  );
   return `ptc:v${CACHE_FORMAT_VERSION}:${digest}`;
 }

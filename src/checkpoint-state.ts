@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ErrorInfoSchema, FileKindSchema, IterationRecordSchema, STOP_REASONS, SafePathSchema, TestReportSchema } from './bundle.js';
 import { canonicalPlan } from './cache-key.js';
 import { canonicalJson } from './internal/canonical-json.js';
-import type { Plan } from './plan.js';
+import { MAX_CANDIDATES, type Plan } from './plan.js';
 import { UsageSchema } from './usage.js';
 
 /** Bumped whenever the stored state's shape or meaning changes; other versions are ignored. */
@@ -43,6 +43,8 @@ export const CheckpointStateSchema = z.object({
   /** The iteration to run next (every one before it is done). */
   nextIteration: z.int().min(1),
   iterations: z.array(IterationRecordSchema),
+  /** Every candidate of iteration 1 (a plan with `candidates` above 1); the chosen one is also in `iterations`. */
+  candidates: z.array(IterationRecordSchema).max(MAX_CANDIDATES).optional(),
   /** The files of every iteration that produced files. */
   iterationFiles: z.array(z.object({ iteration: z.int().min(1), files: z.array(CheckpointFileSchema) })),
   /** sha256 → content, each content once. */

@@ -4,7 +4,7 @@ import type { SandboxOpenSpec, SandboxPreflightSpec, SandboxRunner, SandboxSessi
 
 /**
  * The adapters an agent uses when its options name none: `LocalSandboxRunner` and an in-memory
- * `KeyvCache`. Loaded on first use, not imported, so the engine does not depend on the adapters
+ * `LruCache`. Loaded on first use, not imported, so the engine does not depend on the adapters
  * it defaults to (and a user of another runner never loads the local one).
  */
 export class DefaultRunner implements SandboxRunner {
@@ -26,27 +26,28 @@ export class DefaultRunner implements SandboxRunner {
 }
 
 /**
- * Its calls never hang (a Map behind Keyv, no I/O), so the agent skips the per-call timer for it
- * (src/run/cache.ts): the timer and its abort wiring cost more than the call.
+ * An `LruCache` with its defaults. Its calls never hang (memory, no I/O), so the agent skips the
+ * per-call timer for it (src/run/cache.ts): the timer and its abort wiring cost more than the call.
  */
 export class DefaultCache implements Cache {
   private cache: Cache | undefined;
   private loading: Promise<Cache> | undefined;
 
   private load(): Promise<Cache> {
-    this.loading ??= import('./caches/keyv.js').then(({ KeyvCache }) => (this.cache = new KeyvCache()));
+    this.loading ??= import('./caches/lru.js').then(({ LruCache }) => (this.cache = new LruCache()));
     return this.loading;
   }
 
-  async get(key: string, options: CacheCallOptions): Promise<unknown> {
-    return (this.cache ?? (await this.load())).get(key, options);
+  // Not async: once loaded, a call is the cache's own promise, with no extra hop.
+  get(key: string, options: CacheCallOptions): Promise<unknown> {
+    return this.cache ? this.cache.get(key, options) : this.load().then((cache) => cache.get(key, options));
   }
 
-  async set(key: string, bundle: ArtifactBundle, options: CacheCallOptions & { ttlMs: number }): Promise<void> {
-    return (this.cache ?? (await this.load())).set(key, bundle, options);
+  set(key: string, bundle: ArtifactBundle, options: CacheCallOptions & { ttlMs: number }): Promise<void> {
+    return this.cache ? this.cache.set(key, bundle, options) : this.load().then((cache) => cache.set(key, bundle, options));
   }
 
-  async delete(key: string, options: CacheCallOptions): Promise<void> {
-    return (this.cache ?? (await this.load())).delete(key, options);
+  delete(key: string, options: CacheCallOptions): Promise<void> {
+    return this.cache ? this.cache.delete(key, options) : this.load().then((cache) => cache.delete(key, options));
   }
 }

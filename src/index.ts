@@ -1,4 +1,4 @@
-export { PTCAgent, EVENTS_CHANNEL_NAME, type PTCAgentOptions, type ExecuteOptions, type AgentStats, type CloseOptions, type FileLimitOptions } from './agent.js';
+export { PTCAgent, EVENTS_CHANNEL_NAME, type PTCAgentOptions, type ExecuteOptions, type AgentStats, type CloseOptions, type FileLimitOptions, type TestOutputOptions } from './agent.js';
 export {
   PlanSchema,
   parsePlan,
@@ -8,6 +8,7 @@ export {
   CACHE_STRATEGIES,
   DependencySchema,
   PlanFileSchema,
+  MAX_CANDIDATES,
   type Plan,
   type PlanInput,
   type PlanFile,
@@ -58,7 +59,7 @@ export {
   type ErrorCode,
   type PlanIssue,
 } from './errors.js';
-export { EVENT_NAMES, type PTCEventMap, type PTCEventName, type PTCStreamItem } from './events.js';
+export { EVENT_NAMES, type CandidateTag, type PTCEventMap, type PTCEventName, type PTCStreamItem } from './events.js';
 export type { CodeGenerator, GenerationRequest, GenerationContext, GenerationResult, GenerationProgress } from './contracts/code-generator.js';
 export type {
   SandboxRunner,
@@ -69,6 +70,7 @@ export type {
   RunOptions,
   CommandResult,
   DependenciesInstalledInfo,
+  OutputStream,
 } from './contracts/sandbox-runner.js';
 export type { Cache, CacheCallOptions } from './contracts/cache.js';
 export type { CheckpointStore, CheckpointCallOptions } from './contracts/checkpoint.js';
@@ -102,6 +104,7 @@ export { cacheKey, canonicalPlan, CACHE_FORMAT_VERSION, type CacheKeyParts } fro
 export { writeBundle, type WriteBundleOptions, type WriteBundleResult } from './write-bundle.js';
 export { verifyBundle, type VerifyBundleOptions, type VerifyResult } from './verify.js';
 export { normalizeRelativePath, isSafeRelativePath } from './internal/paths.js';
+export { LruCache, type LruCacheOptions } from './caches/lru.js';
 export { KeyvCache, DEFAULT_CACHE_NAMESPACE, type KeyvCacheOptions, type CacheWarning, type CacheEntry } from './caches/keyv.js';
 export { LocalSandboxRunner, type LocalSandboxRunnerOptions, type LocalIsolation } from './runners/local.js';
 export { toSSEResponse, toSSEStream, sendSSE, formatSSEEvent, type SSEOptions, type SSESource } from './serve/sse.js';

@@ -5,7 +5,7 @@ import type { SandboxRunner } from './contracts/sandbox-runner.js';
 import { DefaultCache, DefaultRunner } from './defaults.js';
 import type { Language } from './plan.js';
 import { DEFAULT_TEST_PRESETS, TestPresetSchema, type TestPreset } from './reports/presets.js';
-import { durationMs, positiveInteger, rejectUnknownKeys } from './internal/validate.js';
+import { durationMs, nonNegativeInteger, positiveInteger, rejectUnknownKeys } from './internal/validate.js';
 import { LANGUAGES } from './plan.js';
 
 export interface FileLimitOptions {
@@ -15,6 +15,16 @@ export interface FileLimitOptions {
   maxFileBytes?: number;
   /** @default 5242880 (5 MiB) */
   maxTotalBytes?: number;
+}
+
+/** How the test command's output reaches `tests:output` events (only when someone listens). */
+export interface TestOutputOptions {
+  /** Chunks of one stream arriving within this many ms go out as one event. @default 100 */
+  throttleMs?: number;
+  /** Longest chunk of one event, at least 100; a longer burst keeps its head and tail. @default 16384 */
+  maxCharsPerEvent?: number;
+  /** Characters forwarded over a whole run (all iterations, both streams); then the events stop. 0 turns them off. @default 1000000 */
+  maxCharsPerRun?: number;
 }
 
 export interface PTCAgentOptions {
@@ -57,10 +67,13 @@ export interface PTCAgentOptions {
    * finished (nothing to resume). @default 0
    */
   checkpointTtlMs?: number;
+  /** Bounds and pace of the `tests:output` events. */
+  testOutput?: TestOutputOptions;
 }
 
 /** Options after defaults and validation; what a run reads. */
-export type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPresets' | 'fileLimits' | 'secrets' | 'runner' | 'checkpoints'>> & {
+export type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPresets' | 'fileLimits' | 'secrets' | 'runner' | 'checkpoints' | 'testOutput'>> & {
+  testOutput: Required<TestOutputOptions>;
   runner: SandboxRunner;
   checkpoints: CheckpointStore | undefined;
   cache: Cache | undefined;
@@ -72,9 +85,10 @@ export type ResolvedOptions = Required<Omit<PTCAgentOptions, 'cache' | 'testPres
 /** Validates options once, eagerly: a bad option throws a TypeError naming it. */
 const OPTION_NAMES = [
   'generator', 'runner', 'cache', 'maxConcurrent', 'defaultTimeoutMs', 'testTimeoutMs', 'cacheTimeoutMs',
-  'closeTimeoutMs', 'testPresets', 'fileLimits', 'sandboxEnv', 'secrets', 'checkpoints', 'checkpointTtlMs',
+  'closeTimeoutMs', 'testPresets', 'fileLimits', 'sandboxEnv', 'secrets', 'checkpoints', 'checkpointTtlMs', 'testOutput',
 ] as const satisfies readonly (keyof PTCAgentOptions)[];
 const FILE_LIMIT_NAMES = ['maxFiles', 'maxFileBytes', 'maxTotalBytes'] as const satisfies readonly (keyof FileLimitOptions)[];
+const TEST_OUTPUT_NAMES = ['throttleMs', 'maxCharsPerEvent', 'maxCharsPerRun'] as const satisfies readonly (keyof TestOutputOptions)[];
 /** Shorter secrets would redact ordinary words (and the Redactor would ignore them). */
 export const MIN_SECRET_CHARS = 8;
 
@@ -84,6 +98,10 @@ export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
   if (options.fileLimits !== undefined) {
     if (!options.fileLimits || typeof options.fileLimits !== 'object') throw new TypeError('fileLimits must be an object');
     rejectUnknownKeys('PTCAgent fileLimits', options.fileLimits, FILE_LIMIT_NAMES);
+  }
+  if (options.testOutput !== undefined) {
+    if (!options.testOutput || typeof options.testOutput !== 'object') throw new TypeError('testOutput must be an object');
+    rejectUnknownKeys('PTCAgent testOutput', options.testOutput, TEST_OUTPUT_NAMES);
   }
   if (options.secrets !== undefined) {
     if (!Array.isArray(options.secrets)) throw new TypeError('secrets must be an array of strings');
@@ -115,6 +133,7 @@ export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
     if (typeof value !== 'string') throw new TypeError(`sandboxEnv.${name} must be a string`);
   }
   const limits = options.fileLimits ?? {};
+  const testOutput = options.testOutput ?? {};
   return {
     generator,
     runner,
@@ -133,7 +152,19 @@ export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
     sandboxEnv,
     checkpoints,
     checkpointTtlMs: durationMs('checkpointTtlMs', options.checkpointTtlMs, 0, 0),
+    testOutput: {
+      // 0 forwards each chunk as it comes (still one timer tick later).
+      throttleMs: durationMs('testOutput.throttleMs', testOutput.throttleMs, 100, 0),
+      maxCharsPerEvent: atLeast(100, 'testOutput.maxCharsPerEvent', positiveInteger('testOutput.maxCharsPerEvent', testOutput.maxCharsPerEvent, 16_384)),
+      maxCharsPerRun: nonNegativeInteger('testOutput.maxCharsPerRun', testOutput.maxCharsPerRun, 1_000_000),
+    },
   };
+}
+
+/** `value`, refused below `minimum` (where a limit stops making sense). */
+function atLeast(minimum: number, name: string, value: number): number {
+  if (value < minimum) throw new TypeError(`${name} must be at least ${minimum}, got ${value}`);
+  return value;
 }
 
 /** Built-in presets with `overrides` over them, each override checked in full (it is data from a user). */

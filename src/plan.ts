@@ -49,6 +49,9 @@ export const BudgetSchema = z
   })
   .default({});
 
+/** Most first attempts a plan may ask for (`candidates`). */
+export const MAX_CANDIDATES = 8;
+
 /** Deepest nesting accepted in free-form plan fields (`architecture`, `metadata`). */
 export const MAX_PLAN_VALUE_DEPTH = 32;
 const MAX_PLAN_VALUE_NODES = 10_000;
@@ -118,6 +121,16 @@ export const PlanSchema = z.strictObject({
     }),
   /** @default 3 */
   maxIterations: z.int().min(1).max(10).default(3),
+  /**
+   * Independent first attempts: iteration 1 is generated this many times, each tested in its own
+   * sandbox, and the best one goes on to the refinement loop alone. Budgets count every candidate;
+   * together they are one iteration. @default 1
+   */
+  candidates: z
+    .int({ error: 'must be a whole number of candidates' })
+    .min(1, { error: `must be at least 1 (one first attempt, no candidates)` })
+    .max(MAX_CANDIDATES, { error: `must be at most ${MAX_CANDIDATES}: every candidate is a paid generation and a sandbox` })
+    .default(1),
   /** Wall-clock limit of the run once it leaves the queue. @default 300000 */
   timeoutMs: z.int().min(1).max(3_600_000).optional(),
   /** @default true */

@@ -36,7 +36,8 @@ const SOURCES: Record<string, string> = {
 const TYPECHECK_ONLY: Record<string, string> = {
   'README.md › The agent #2': 'installs a SIGTERM handler that exits the process',
   'README.md › Daytona sandboxes: `ptc-agent/daytona` #1': 'needs a Daytona account (DAYTONA_API_KEY) and @daytonaio/sdk',
-  'README.md › Caching: `KeyvCache` and Redis #1': 'needs a Redis server at REDIS_URL, and installs a SIGTERM handler',
+  'README.md › Caching: `LruCache`, `KeyvCache` and Redis #1': 'needs a Redis server at REDIS_URL, and installs a SIGTERM handler',
+  'README.md › Durable runs #1': 'needs a Redis server at REDIS_URL, and installs a SIGTERM handler',
   'README.md › How good is your configuration? `ptc-agent/eval` #1': 'needs the HumanEval file, which the project does not ship',
   'README.md › Serving it over HTTP (SSE) #1': 'listens on port 3000',
   'README.md › Testing your own code #2': 'registers vitest tests when it is loaded: it is a test file of its own',

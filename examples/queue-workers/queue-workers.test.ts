@@ -2,14 +2,11 @@
  * Scale-out for real: a redis-server, two worker processes (node --import tsx worker.ts) with
  * the scripted generator and the local runner (real pytest), and the producer in this process.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { RedisServer, redisSkipReason } from '../../test/helpers/redis-server.js';
 import { PlanProducer, type SubmittedPlan } from './producer.js';
-import type { WorkerEvent } from './worker.js';
+import { spawnWorker, stopWorker, waitFor, type WorkerProcess } from './test-support.js';
 
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 const QUEUE = `ptc-test-${process.pid}`;
 const PLANS = [1, 2, 3, 4].map((variant) => ({
   execution_id: `calc-${variant}`,
@@ -17,49 +14,9 @@ const PLANS = [1, 2, 3, 4].map((variant) => ({
   timeout_seconds: 120,
 }));
 
-interface WorkerProcess {
-  child: ChildProcess;
-  events: WorkerEvent[];
-  stderr: string;
-  exited: Promise<void>;
-}
-
+/** The offline defaults: the scripted generator (with a little latency) and the local runner. */
 function startWorkerProcess(redisUrl: string): WorkerProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redisUrl, PTC_QUEUE: QUEUE, PTC_WORKER_CONCURRENCY: '1', PTC_SCRIPT_LATENCY_MS: '200' };
-  // The workers must take the offline defaults whatever this machine has configured.
-  for (const name of ['ANTHROPIC_API_KEY', 'DAYTONA_API_KEY', 'PTC_SCRIPT', 'MAX_CONCURRENT_EXECUTIONS']) delete env[name];
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const record: WorkerProcess = { child, events: [], stderr: '', exited: new Promise((resolve) => child.once('exit', () => resolve())) };
-  let buffer = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    let end: number;
-    while ((end = buffer.indexOf('\n')) !== -1) {
-      const line = buffer.slice(0, end).trim();
-      buffer = buffer.slice(end + 1);
-      if (line.startsWith('{')) record.events.push(JSON.parse(line) as WorkerEvent);
-    }
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    record.stderr = (record.stderr + chunk.toString('utf8')).slice(-4_000);
-  });
-  return record;
-}
-
-async function waitFor(what: string, condition: () => boolean, workers: readonly WorkerProcess[], timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; worker stderr:\n${workers.map((worker) => worker.stderr).join('\n---\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function stopWorker(worker: WorkerProcess): Promise<void> {
-  if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
-  worker.child.kill('SIGTERM');
-  const escalate = setTimeout(() => worker.child.kill('SIGKILL'), 10_000);
-  await worker.exited;
-  clearTimeout(escalate);
+  return spawnWorker({ REDIS_URL: redisUrl, PTC_QUEUE: QUEUE, PTC_WORKER_CONCURRENCY: '1', PTC_SCRIPT_LATENCY_MS: '200' });
 }
 
 describe.skipIf(redisSkipReason !== undefined)(`queue workers on a real Redis${redisSkipReason ? ` (SKIPPED: ${redisSkipReason})` : ''}`, () => {

@@ -3,9 +3,9 @@
  *
  * | variable | when set | when not set |
  * |---|---|---|
- * | `ANTHROPIC_API_KEY` | `AnthropicCodeGenerator` (model `ANTHROPIC_MODEL` if given) | scripted generator reading `PTC_SCRIPT` |
+ * | `ANTHROPIC_API_KEY` | `AnthropicCodeGenerator` (model `ANTHROPIC_MODEL` if given; the SDK reads `ANTHROPIC_BASE_URL`) | scripted generator reading `PTC_SCRIPT` |
  * | `DAYTONA_API_KEY` | `DaytonaSandboxRunner` | `LocalSandboxRunner` (isolation `PTC_ISOLATION`, default `auto`) |
- * | `REDIS_URL` | Redis cache (namespace `PTC_CACHE_NAMESPACE`, default `ptc-agent`) | in-memory `KeyvCache` |
+ * | `REDIS_URL` | Redis cache (namespace `PTC_CACHE_NAMESPACE`, default `ptc-agent`) and checkpoints on the same Redis (keys `<namespace>:checkpoint:<execution id>`) | in-memory `KeyvCache`, no checkpoints |
  * | `MAX_CONCURRENT_EXECUTIONS` | runs at once | 10 |
  *
  * Shared by the ROMA server and the queue workers.
@@ -17,6 +17,7 @@ import {
   KeyvCache,
   PTCAgent,
   type Cache,
+  type CheckpointStore,
   type CodeGenerator,
   type GenerationContext,
   type GenerationRequest,
@@ -32,6 +33,8 @@ export interface SetupDescription {
   generator: { kind: 'anthropic' | 'scripted'; id: string; script?: string };
   runner: { kind: 'daytona' | 'local'; id: string; isolation?: 'bwrap' | 'none' };
   cache: { kind: 'redis' | 'memory'; namespace?: string };
+  /** Where runs save their state between iterations, so the same execution id resumes after a crash. */
+  checkpoints: { kind: 'redis' | 'none'; prefix?: string };
   maxConcurrentExecutions: number;
   /** Plain-language notes, e.g. that no model is called. */
   notices: string[];
@@ -166,9 +169,11 @@ export async function createAgentFromEnvironment(env: Environment = process.env,
     if (runnerDescription.isolation === 'none') notices.push('The local runner has no bubblewrap jail here: generated code runs with resource limits only.');
   }
 
-  // The cache.
+  // The cache, and the checkpoints beside it.
   let cache: Cache;
   let cacheDescription: SetupDescription['cache'];
+  let checkpoints: CheckpointStore | undefined;
+  let checkpointsDescription: SetupDescription['checkpoints'] = { kind: 'none' };
   const redisUrl = env.REDIS_URL;
   if (redisUrl) {
     const namespace = env.PTC_CACHE_NAMESPACE || 'ptc-agent';
@@ -183,16 +188,29 @@ export async function createAgentFromEnvironment(env: Environment = process.env,
     }
     cache = redis;
     cacheDescription = { kind: 'redis', namespace };
+
+    // Checkpoints on the same Redis: a plan run again under its execution id (a queue job
+    // re-delivered after its worker died, a client retrying) resumes where the run stopped, in
+    // whichever process takes it. Errors are thrown, so the run reports them (CHECKPOINT_FAILED)
+    // and goes on without a checkpoint. Its connection is built like the cache's (no offline queue,
+    // bounded reconnects, a close that gives up): with @keyv/redis's defaults a lost Redis would
+    // be retried forever and its disconnect would never resolve, hanging a worker's shutdown.
+    const { createRedisCheckpointStore } = await import('../../src/caches/redis.js');
+    const store = createRedisCheckpointStore(redisUrl, { namespace, onWarning: (warning) => warn(`checkpoints: ${warning.message}`) });
+    closers.push(() => store.disconnect());
+    checkpoints = store;
+    const prefix = store.prefix;
+    checkpointsDescription = { kind: 'redis', prefix };
   } else {
     cache = new KeyvCache({ onWarning: (warning) => warn(`cache: ${warning.message}`) });
     cacheDescription = { kind: 'memory' };
   }
 
-  const agent = new PTCAgent({ generator, runner, cache, maxConcurrent: maxConcurrentExecutions, secrets });
+  const agent = new PTCAgent({ generator, runner, cache, maxConcurrent: maxConcurrentExecutions, secrets, ...(checkpoints ? { checkpoints } : {}) });
   let closing: Promise<void> | undefined;
   return {
     agent,
-    description: { generator: generatorDescription, runner: runnerDescription, cache: cacheDescription, maxConcurrentExecutions, notices },
+    description: { generator: generatorDescription, runner: runnerDescription, cache: cacheDescription, checkpoints: checkpointsDescription, maxConcurrentExecutions, notices },
     generatorCalls,
     close: () => {
       closing ??= Promise.allSettled(closers.map((close) => close())).then(() => undefined);

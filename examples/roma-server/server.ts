@@ -334,6 +334,7 @@ export function createRomaApp(setup: AgentSetup, appOptions: RomaAppOptions = {}
       runner: description.runner.kind,
       ...(description.runner.isolation ? { isolation: description.runner.isolation } : {}),
       cache: description.cache.kind,
+      checkpoints: description.checkpoints.kind,
       max_concurrent_executions: description.maxConcurrentExecutions,
       notices: description.notices,
     }),
@@ -700,7 +701,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const { description } = running.setup;
   console.log(`ptc-agent ROMA server on ${running.url}`);
   console.log(`  generator: ${description.generator.id}${description.generator.kind === 'scripted' ? ' (SCRIPTED, no model is called)' : ''}`);
-  console.log(`  runner: ${description.runner.id}${description.runner.isolation ? ` (isolation: ${description.runner.isolation})` : ''}, cache: ${description.cache.kind}`);
+  console.log(`  runner: ${description.runner.id}${description.runner.isolation ? ` (isolation: ${description.runner.isolation})` : ''}, cache: ${description.cache.kind}, checkpoints: ${description.checkpoints.kind}`);
   for (const notice of description.notices) console.log(`  ! ${notice}`);
   const stop = (signal: string) => {
     console.log(`\n${signal}: shutting down`);

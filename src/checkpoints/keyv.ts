@@ -5,7 +5,12 @@ import { raceAbort } from '../internal/async.js';
 import { rejectUnknownKeys } from '../internal/validate.js';
 
 export interface KeyvCheckpointStoreOptions {
-  /** Where checkpoints live (e.g. `createKeyv('redis://…')` from `@keyv/redis`). Never disconnected by this store. @default a new in-memory Keyv */
+  /**
+   * Where checkpoints live. Never disconnected by this store. For Redis use
+   * `createRedisCheckpointStore` from `ptc-agent/redis` instead of `createKeyv('redis://…')`:
+   * with @keyv/redis's defaults a lost Redis is retried forever, calls wait for it, and
+   * `disconnect()` never resolves. @default a new in-memory Keyv
+   */
   keyv?: Keyv;
   /** Prefix of every key: `<prefix><executionId>`. @default 'ptc-checkpoint:' */
   prefix?: string;
@@ -14,8 +19,9 @@ export interface KeyvCheckpointStoreOptions {
 const OPTION_NAMES = ['keyv', 'prefix'] as const satisfies readonly (keyof KeyvCheckpointStoreOptions)[];
 
 /**
- * Checkpoints on any Keyv store, so every worker that reaches the same Redis can resume a run
- * another one started. It adds no timeout of its own: the agent bounds every call.
+ * Checkpoints on any Keyv store, so every process that reaches the same store can resume a run
+ * another one started. It adds no timeout of its own: the agent bounds every call. On Redis,
+ * `createRedisCheckpointStore` (`ptc-agent/redis`) builds one with a connection that cannot hang.
  */
 export class KeyvCheckpointStore implements CheckpointStore {
   readonly keyv: Keyv;

@@ -4,9 +4,9 @@ import { throwIfAborted } from '../internal/async.js';
 
 /**
  * Checkpoints in this process's memory: a run cancelled here can be resumed here (a crashed
- * process loses them; use `KeyvCheckpointStore` on Redis for that). Stored as JSON text, so a
- * caller changing the state afterwards cannot reach the stored copy, and `load` returns what a
- * remote store would: plain JSON.
+ * process loses them; use `createRedisCheckpointStore` from `ptc-agent/redis` for that). Stored
+ * as JSON text, so a caller changing the state afterwards cannot reach the stored copy, and
+ * `load` returns what a remote store would: plain JSON.
  */
 export class MemoryCheckpointStore implements CheckpointStore {
   private readonly entries = new Map<string, { text: string; expiresAt: number }>();

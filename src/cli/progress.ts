@@ -145,7 +145,7 @@ export class Progress {
         event.error !== undefined && event.passed + event.failed === 0
           ? `${event.error.code}: ${terminalSafe(event.error.message, 300)}`
           : `${event.passed} passed, ${event.failed} failed${event.success ? ' — green' : ''}`;
-      this.line(`${this.iterationLabel(event.iteration)} · ${outcome} · ${this.totals()}${took}`, event.success ? 'ok' : 'fail');
+      this.line(`${this.iterationLabel(event.iteration)}${event.candidate === undefined ? '' : ` · candidate ${event.candidate}`} · ${outcome} · ${this.totals()}${took}`, event.success ? 'ok' : 'fail');
     });
     agent.on('warning', (event) => this.warning(`${event.code}: ${terminalSafe(event.message, 300)}`));
   }

@@ -6,8 +6,8 @@ export interface CheckpointCallOptions {
 
 /**
  * Keeps a run's state between iterations, by execution id, so another process can resume it.
- * Implementations: `MemoryCheckpointStore`, `KeyvCheckpointStore` (any Keyv store, Redis
- * included), or your own.
+ * Implementations: `MemoryCheckpointStore`, `KeyvCheckpointStore` (any Keyv store),
+ * `createRedisCheckpointStore` (`ptc-agent/redis`), or your own.
  *
  * The agent treats the store as unreliable and untrusted: every call is bounded by
  * `cacheTimeoutMs`, a failure is a warning (never a failed run), and whatever `load` returns is

@@ -25,6 +25,13 @@ export interface GenerationRequest {
   readonly protectedPaths: readonly string[];
   /** Tokens left in the run's budget, when the plan sets one; a generator may cap its output with it. */
   readonly remainingTokens?: number;
+  /**
+   * Which of the plan's independent first attempts this request writes (`plan.candidates` above
+   * 1; iteration 1 only): `index` is 1-based, `count` is how many there are. A generator may vary
+   * its approach or sampling by it, so that candidates differ; the built-in ones say it in the
+   * prompt. Absent for a single attempt and for every later iteration.
+   */
+  readonly candidate?: { readonly index: number; readonly count: number };
 }
 
 export interface GenerationProgress {

@@ -45,7 +45,19 @@ export interface RunOptions {
   readonly signal: AbortSignal;
   /** Merged over the session's environment for this command only. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Optional: receives the command's output while it runs, as UTF-8 text (a character is never
+   * split between two calls), in order within each stream. A runner that can stream calls it as
+   * output arrives; one that cannot may call it once per stream with the (capped) output when the
+   * command ends, or not at all. It is never called after `run` settles. The chunks are raw: the
+   * caller bounds, throttles and scrubs them (the agent does, for its `tests:output` event). What
+   * it throws is ignored. The returned `CommandResult` holds the output as it always does.
+   */
+  readonly onOutput?: (stream: OutputStream, chunk: string) => void;
 }
+
+/** Which output of a command a chunk belongs to. */
+export type OutputStream = 'stdout' | 'stderr';
 
 export interface CommandResult {
   /** `null` when the process was killed before it exited. */

@@ -92,3 +92,15 @@ export class ProgressReporter {
 
 /** Rough characters per output token, for progress between the API's own counts. */
 export const CHARS_PER_TOKEN = 4;
+
+/** The smallest output limit a request gets, however little of a plan's token budget is left. */
+const MIN_OUTPUT_TOKENS = 1_024;
+
+/** The configured output limit lowered to a plan's remaining token budget, never below 1024. */
+export function capOutputTokens(configured: number, remainingTokens: number | undefined): number;
+export function capOutputTokens(configured: number | undefined, remainingTokens: number | undefined): number | undefined;
+export function capOutputTokens(configured: number | undefined, remainingTokens: number | undefined): number | undefined {
+  if (remainingTokens === undefined) return configured;
+  const budget = Math.max(MIN_OUTPUT_TOKENS, Math.floor(remainingTokens));
+  return configured === undefined ? budget : Math.min(configured, budget);
+}

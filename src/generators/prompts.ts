@@ -158,6 +158,7 @@ export function buildIterationPrompt(request: GenerationRequest, outputInstructi
   const sections: string[] = [];
   if (request.previousFiles.length === 0) {
     sections.push(`# Iteration ${request.iteration}: write the code and its tests`);
+    if (request.candidate) sections.push(candidateNote(request.candidate));
     if (request.problem) {
       sections.push(`## The previous attempt failed\n\n${request.problem.trim()}\n\nAvoid that problem this time.`);
     }
@@ -185,6 +186,18 @@ export function buildIterationPrompt(request: GenerationRequest, outputInstructi
   );
   sections.push(outputInstruction);
   return sections.join('\n\n');
+}
+
+/**
+ * Told to each of several independent first attempts, so they do not all write the same thing:
+ * the first takes the most direct approach, the others are asked to differ from it.
+ */
+function candidateNote(candidate: { index: number; count: number }): string {
+  const approach =
+    candidate.index === 1
+      ? 'Take the most direct, conventional approach.'
+      : 'Take a different approach from the most obvious one (another algorithm, structure or decomposition), while meeting every requirement; write your tests independently.';
+  return `## Candidate ${candidate.index} of ${candidate.count}\n\nThis is one of ${candidate.count} independent attempts at the task; the best-tested one is kept. ${approach}`;
 }
 
 /** A note appended to a retried request, so the model knows what was wrong with its last answer. */

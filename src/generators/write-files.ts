@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { GeneratedFileSchema, type GeneratedFileInput, type Usage } from '../bundle.js';
-import type { GenerationResult } from '../contracts/code-generator.js';
+import type { GenerationRequest, GenerationResult } from '../contracts/code-generator.js';
 import { GenerationError } from '../errors.js';
+import type { Redactor } from '../internal/redact.js';
+import { totalUsage, type CallUsage, type ProgressReporter } from './accounting.js';
+import { buildGenerationPrompt, buildRetryNote, type GenerationPrompt, type PromptLimits } from './prompts.js';
 
 /**
  * The answer shape every tool-calling generator in this package shares: the model answers with
@@ -164,8 +167,33 @@ export async function generateWithOneRetry(
 }
 
 /**
- * HTTP statuses that the next iteration would repeat: bad credentials, a refused or malformed
- * request, an unknown model, a prompt too large. Everything else (429, 5xx, network) is worth
- * another iteration once the SDK's own retries are spent.
+ * `generateWithOneRetry` as the SDK adapters run it: the usage is that of every call of this
+ * `generate`, progress says why it asks again, and their redactor cleans what reaches an error.
  */
-export const PERMANENT_HTTP_STATUSES: ReadonlySet<number> = new Set([400, 401, 402, 403, 404, 413, 422, 431]);
+export function generateFromCalls(
+  ask: OneRetryPolicy['ask'],
+  tracking: { calls: readonly CallUsage[]; progress: ProgressReporter; redactor: Redactor },
+): Promise<GenerationResult> {
+  const { calls, progress, redactor } = tracking;
+  return generateWithOneRetry(
+    {
+      ask,
+      onRetry: (problem) => progress.report({ message: `the answer could not be used (${redactor.text(problem)}); asking again` }),
+      usage: () => totalUsage(calls),
+      redact: (text) => redactor.text(text),
+    },
+    buildRetryNote,
+  );
+}
+
+/** The prompt for a model that answers with `write_files`; `systemPrompt` replaces the built-in one. */
+export function buildWriteFilesPrompt(
+  request: GenerationRequest,
+  options: { systemPrompt: string | undefined; limits: PromptLimits },
+): GenerationPrompt {
+  return buildGenerationPrompt(request, {
+    outputInstruction: WRITE_FILES_OUTPUT_INSTRUCTION,
+    ...(options.systemPrompt !== undefined ? { systemPrompt: options.systemPrompt } : {}),
+    limits: options.limits,
+  });
+}

@@ -110,6 +110,13 @@ export class Semaphore {
     });
   }
 
+  /** Takes a slot only if one is free and nobody waits for it; never waits. */
+  tryAcquire(): (() => void) | undefined {
+    if (this.active >= this.limit || this.waiters.length > 0) return undefined;
+    this.active += 1;
+    return this.releaser();
+  }
+
   private releaser(): () => void {
     let released = false;
     return () => {

@@ -53,6 +53,25 @@ export class Redactor {
     return false;
   }
 
+  /**
+   * Length of the longest end of `value` that is the start of a secret (and not a whole one):
+   * text that may turn into a secret when the next chunk of a stream arrives, so a streamed
+   * chunk must hold it back until it knows.
+   */
+  partialSuffixLength(value: string): number {
+    let longest = 0;
+    for (const secret of this.secrets) {
+      // Only ends shorter than the secret and longer than what was already found can matter.
+      for (let start = Math.max(0, value.length - secret.length + 1); start < value.length - longest; start += 1) {
+        if (value.charCodeAt(start) === secret.charCodeAt(0) && secret.startsWith(value.slice(start))) {
+          longest = value.length - start;
+          break;
+        }
+      }
+    }
+    return longest;
+  }
+
   text(value: string): string {
     let result = value;
     for (const secret of this.secrets) {

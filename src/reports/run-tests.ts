@@ -1,5 +1,5 @@
 import type { TestCase, TestReport } from '../bundle.js';
-import type { SandboxSession } from '../contracts/sandbox-runner.js';
+import type { RunOptions, SandboxSession } from '../contracts/sandbox-runner.js';
 import { isPTCError, PathSafetyError } from '../errors.js';
 import { tail, trimMiddle } from '../internal/text.js';
 import { parseJUnit } from './junit.js';
@@ -24,6 +24,8 @@ export interface RunTestsOptions {
   command?: readonly string[];
   /** Where `command` writes its JUnit report. @default preset.reportPath */
   reportPath?: string;
+  /** Receives the command's output as it arrives, when the runner can stream it (see `RunOptions.onOutput`). */
+  onOutput?: RunOptions['onOutput'];
 }
 
 /** Longest case name kept (pytest's parametrized ids can be any size). */
@@ -57,6 +59,7 @@ export async function runTests(session: SandboxSession, preset: TestPreset, opti
     timeoutMs: options.timeoutMs,
     signal: options.signal,
     ...(options.env ? { env: options.env } : {}),
+    ...(options.onOutput ? { onOutput: options.onOutput } : {}),
   });
   let xml: string | undefined;
   let unreadableReport: string | undefined;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AcceptanceRun, GeneratedFile, TestCase, TestReport } from '../bundle.js';
-import type { SandboxFile, SandboxSession } from '../contracts/sandbox-runner.js';
+import type { RunOptions, SandboxFile, SandboxSession } from '../contracts/sandbox-runner.js';
 import { normalizeRelativePath } from '../internal/paths.js';
 import { REPORT_PLACEHOLDER, type TestPreset } from './presets.js';
 import { caseBelongsTo, runTests } from './run-tests.js';
@@ -13,6 +13,8 @@ export interface VerdictInput {
   readonly signal: AbortSignal;
   /** What the next test command may take, in ms: asked before each command. */
   readonly timeoutMs: () => number;
+  /** Receives the output of both test commands as it arrives (see `RunOptions.onOutput`). */
+  readonly onOutput?: RunOptions['onOutput'];
 }
 
 /**
@@ -29,16 +31,17 @@ export interface VerdictInput {
  */
 export async function judge(session: SandboxSession, preset: TestPreset, input: VerdictInput): Promise<TestReport> {
   const { signal } = input;
+  const onOutput = input.onOutput ? { onOutput: input.onOutput } : {};
   const acceptancePaths = input.acceptanceFiles.map((file) => file.path);
   const workspace: SandboxFile[] = [...input.acceptanceFiles, ...input.files.map(({ path, content }) => ({ path, content }))];
   await session.sync(workspace, { signal });
   const pattern = preset.testFilePattern === undefined ? undefined : new RegExp(preset.testFilePattern);
   const isTest = (file: GeneratedFile) => file.kind === 'test' || (pattern?.test(file.path) ?? false);
   const testFiles = [...acceptancePaths, ...input.files.filter((file) => isTest(file) && !acceptancePaths.includes(file.path)).map((file) => file.path)];
-  const own = await runTests(session, preset, { timeoutMs: input.timeoutMs(), signal, testFiles, requiredTestFiles: acceptancePaths });
+  const own = await runTests(session, preset, { timeoutMs: input.timeoutMs(), signal, testFiles, requiredTestFiles: acceptancePaths, ...onOutput });
   if (!own.success || acceptancePaths.length === 0 || !preset.acceptance) return own;
 
-  const run = await runAcceptance(session, preset, { workspace, testPaths: acceptancePaths, signal, timeoutMs: input.timeoutMs() });
+  const run = await runAcceptance(session, preset, { workspace, testPaths: acceptancePaths, signal, timeoutMs: input.timeoutMs(), ...onOutput });
   return merge(own, run, acceptancePaths);
 }
 
@@ -51,7 +54,7 @@ export async function judge(session: SandboxSession, preset: TestPreset, input: 
 export async function runAcceptance(
   session: SandboxSession,
   preset: TestPreset,
-  input: { workspace: readonly SandboxFile[]; testPaths: readonly string[]; signal: AbortSignal; timeoutMs: number },
+  input: { workspace: readonly SandboxFile[]; testPaths: readonly string[]; signal: AbortSignal; timeoutMs: number; onOutput?: RunOptions['onOutput'] },
 ): Promise<TestReport> {
   const { signal } = input;
   const invocation = preset.acceptance;
@@ -73,6 +76,7 @@ export async function runAcceptance(
       requiredTestFiles: input.testPaths,
       timeoutMs: input.timeoutMs,
       signal,
+      ...(input.onOutput ? { onOutput: input.onOutput } : {}),
     },
   );
 }

@@ -47,25 +47,11 @@ export {
   type RomaGenerateRequestInput,
   type RomaGenerateResponse,
 } from './schemas.js';
-export {
-  fromRomaPlan,
-  toRomaResult,
-  romaCacheKey,
-  romaFailureResult,
-  romaExtrasOf,
-  romaProviderOf,
-  toRomaStatus,
-  fromRomaStatus,
-  toRomaArtifactType,
-  fromRomaArtifactType,
-  fromRomaGenerateRequest,
-  toRomaGenerateResponse,
-  renderRomaCode,
-  type FromRomaGenerateRequestOptions,
-  type FromRomaPlanOptions,
-  type ToRomaResultOptions,
-  type RomaPlanExtras,
-} from './codec.js';
+export { fromRomaPlan, romaExtrasOf, type FromRomaPlanOptions, type RomaPlanExtras } from './plan.js';
+export { toRomaResult, romaFailureResult, romaProviderOf, type ToRomaResultOptions } from './result.js';
+export { fromRomaGenerateRequest, toRomaGenerateResponse, renderRomaCode, type FromRomaGenerateRequestOptions } from './generate.js';
+export { romaCacheKey } from './cache-key.js';
+export { toRomaStatus, fromRomaStatus, toRomaArtifactType, fromRomaArtifactType } from './status.js';
 export { normaliseRomaDependencies, type NormalisedDependencies, type RefusedDependency } from './dependencies.js';
 export { sseJson, romaStreamTimestamp, RomaStreamTranslator, ROMA_STREAM_EVENT_TYPES, type RomaStreamMessage, type RomaStreamEventType } from './stream.js';
 export { pythonJsonDumps, pythonStrip, pythonFloatRepr, comparePythonStrings } from './python-json.js';

@@ -139,21 +139,21 @@ export class RomaStreamTranslator {
       }
       case 'generation:start': {
         const event = payload as Payload<'generation:start'>;
-        return this.message('code_generating', { epochMs, stage: 'generation', progress: at(event.iteration - 1), message: `Generating code (iteration ${event.iteration})`, data: { iteration: event.iteration } });
+        return this.message('code_generating', { epochMs, stage: 'generation', progress: at(event.iteration - 1), message: `Generating code (${where(event)})`, data: { ...which(event) } });
       }
       case 'generation:progress': {
         const event = payload as Payload<'generation:progress'>;
-        return this.message('progress', { epochMs, stage: 'generation', progress: this.progress, message: `${event.outputTokens} tokens written`, data: { iteration: event.iteration, output_tokens: event.outputTokens } });
+        return this.message('progress', { epochMs, stage: 'generation', progress: this.progress, message: `${event.outputTokens} tokens written`, data: { ...which(event), output_tokens: event.outputTokens } });
       }
       case 'generation:end': {
         const event = payload as Payload<'generation:end'>;
         const progress = at(event.iteration - 0.5);
-        if (event.error) return this.message('error', { epochMs, stage: 'generation', progress, message: `Generation failed (iteration ${event.iteration})`, error: event.error.message, data: { iteration: event.iteration } });
-        return this.message('code_generated', { epochMs, stage: 'generation', progress, message: `${event.files} file(s) generated (iteration ${event.iteration})`, data: { iteration: event.iteration, files: event.files } });
+        if (event.error) return this.message('error', { epochMs, stage: 'generation', progress, message: `Generation failed (${where(event)})`, error: event.error.message, data: { ...which(event) } });
+        return this.message('code_generated', { epochMs, stage: 'generation', progress, message: `${event.files} file(s) generated (${where(event)})`, data: { ...which(event), files: event.files } });
       }
       case 'tests:start': {
         const event = payload as Payload<'tests:start'>;
-        return this.message('test_started', { epochMs, stage: 'testing', progress: this.progress, message: `Running tests (iteration ${event.iteration})`, data: { iteration: event.iteration, command: event.command } });
+        return this.message('test_started', { epochMs, stage: 'testing', progress: this.progress, message: `Running tests (${where(event)})`, data: { ...which(event), command: event.command } });
       }
       case 'tests:end': {
         const event = payload as Payload<'tests:end'>;
@@ -161,8 +161,8 @@ export class RomaStreamTranslator {
           epochMs,
           stage: 'testing',
           progress: at(event.iteration),
-          message: `${event.passed} passed, ${event.failed + event.errored} failed (iteration ${event.iteration})`,
-          data: { iteration: event.iteration, passed: event.passed, failed: event.failed, errored: event.errored, skipped: event.skipped },
+          message: `${event.passed} passed, ${event.failed + event.errored} failed (${where(event)})`,
+          data: { ...which(event), passed: event.passed, failed: event.failed, errored: event.errored, skipped: event.skipped },
         });
       }
       case 'iteration:end': {
@@ -171,8 +171,8 @@ export class RomaStreamTranslator {
           epochMs,
           stage: 'iteration',
           progress: at(event.iteration),
-          message: `Iteration ${event.iteration} ${event.success ? 'green' : 'red'}`,
-          data: { iteration: event.iteration, passed: event.passed, failed: event.failed, success: event.success },
+          message: `${capitalized(where(event))} ${event.success ? 'green' : 'red'}`,
+          data: { ...which(event), passed: event.passed, failed: event.failed, success: event.success },
           error: event.error?.message ?? null,
         });
       }
@@ -207,4 +207,18 @@ export class RomaStreamTranslator {
       error: fields.error ?? null,
     };
   }
+}
+
+/** How a message names an iteration: `iteration 2`, or `iteration 1, candidate 3` for one of a plan's candidates. */
+function where(event: { iteration: number; candidate?: number }): string {
+  return event.candidate === undefined ? `iteration ${event.iteration}` : `iteration ${event.iteration}, candidate ${event.candidate}`;
+}
+
+function capitalized(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** The `data` fields naming an iteration (and its candidate, when it is one). */
+function which(event: { iteration: number; candidate?: number }): { iteration: number; candidate?: number } {
+  return event.candidate === undefined ? { iteration: event.iteration } : { iteration: event.iteration, candidate: event.candidate };
 }

@@ -133,6 +133,7 @@ export class RunCheckpoint {
       const refs = filesOf.get(entry.iteration);
       record.restore({ ...entry }, refs?.map((ref) => toBundleFile(file(ref))));
     }
+    if (state.candidates) record.candidates = state.candidates.map((entry) => ({ ...entry }));
     record.usage = { ...state.usage };
     record.priorMs = state.timings.elapsedMs;
     record.queuedMs += state.timings.queuedMs;
@@ -204,6 +205,7 @@ export class RunCheckpoint {
       nextIteration,
       // Only iterations that ended: the one about to start is not in the state.
       iterations: record.iterations.filter((entry) => entry.iteration < nextIteration).map((entry) => ({ ...entry })),
+      ...(record.candidates.length > 0 ? { candidates: record.candidates.map((entry) => ({ ...entry })) } : {}),
       iterationFiles: record.iterationFiles().map(([iteration, files]) => ({ iteration, files: files.map(ref) })),
       contents,
       usage: { ...record.usage },

@@ -24,6 +24,11 @@ export interface RunQueue {
   readonly full: boolean;
   readonly waiting: number;
   acquire(signal: AbortSignal): Promise<() => void>;
+  /**
+   * A further slot for the same run (a plan's extra candidates), only if one is free now and no
+   * run waits: it never waits, so a run holding a slot cannot deadlock waiting for another.
+   */
+  tryAcquire(): (() => void) | undefined;
 }
 
 export interface RunInput {
@@ -51,6 +56,8 @@ export class RunContext {
   /** Paths the model may read but never write. */
   readonly protectedPaths: ReadonlySet<string>;
   readonly warnings: string[] = [];
+  /** What is left of `testOutput.maxCharsPerRun` for this run's `tests:output` events. */
+  testOutputCharsLeft: number;
   private sealed = false;
 
   constructor(
@@ -63,10 +70,16 @@ export class RunContext {
   ) {
     this.acceptanceFiles = plan.acceptanceTests.map((file) => ({ path: normalizeRelativePath(file.path), content: file.content }));
     this.protectedPaths = new Set(this.acceptanceFiles.map((file) => file.path));
+    this.testOutputCharsLeft = options.testOutput.maxCharsPerRun;
   }
 
   get timeoutMs(): number {
     return this.plan.timeoutMs ?? this.options.defaultTimeoutMs;
+  }
+
+  /** Whether an event of that name would reach anyone now: work only it needs can be skipped. */
+  observed(name: PTCEventName): boolean {
+    return !this.sealed && this.sink.observed(name);
   }
 
   emit<Name extends PTCEventName>(name: Name, fields: Omit<PTCEventMap[Name], 'executionId' | 'timestamp'>): void {

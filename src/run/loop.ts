@@ -1,25 +1,21 @@
 import { performance } from 'node:perf_hooks';
-import type { ArtifactBundle, ErrorInfo, GeneratedFile, IterationRecord, TestReport } from '../bundle.js';
-import type { GenerationRequest, GenerationResult } from '../contracts/code-generator.js';
-import { GenerationError, PathSafetyError, PTCTimeoutError, SandboxError } from '../errors.js';
+import type { ArtifactBundle, ErrorInfo, IterationRecord } from '../bundle.js';
+import type { GenerationRequest } from '../contracts/code-generator.js';
+import { GenerationError, PTCTimeoutError, SandboxError } from '../errors.js';
 import { checkGeneratedFiles, toBundleFile } from '../internal/files.js';
-import { trimMiddle } from '../internal/text.js';
 import { failingCases } from '../reports/run-tests.js';
-import { judge } from '../reports/verdict.js';
-import { totalTokens, readUsage } from '../usage.js';
+import { totalTokens } from '../usage.js';
 import { budgetStop } from './budget.js';
+import { runCandidates } from './candidates.js';
 import { RunCheckpoint } from './checkpoint.js';
 import { openSandbox } from './sandbox.js';
 import { readCache, writeCache } from './cache.js';
-import type { RunContext, RunInput } from './context.js';
+import type { RunContext, RunInput, RunQueue } from './context.js';
 import { describeWeakening, weakenedTests } from './integrity.js';
 import { type Outcome, RunRecord, asHit } from './result.js';
 import { RunScope } from './scope.js';
+import { MAX_PROBLEM_CHARS, generate, test } from './steps.js';
 
-const MAX_NOTES_CHARS = 20_000;
-const MAX_PROGRESS_MESSAGE_CHARS = 2_000;
-/** Longest `problem` handed to the model: violations, errors and report problems are all bounded. */
-const MAX_PROBLEM_CHARS = 8_000;
 
 /**
  * One run of one plan, top to bottom: cache → queue → (open the sandbox ∥ generate) → check →
@@ -65,13 +61,13 @@ export async function runPlan(context: RunContext, input: RunInput): Promise<Art
     } else {
       release = await input.queue.acquire(scope.signal);
     }
+    const dependencies = [...new Set([...context.preset.requiredDependencies, ...plan.dependencies])];
     if (plan.enableTesting) {
-      const dependencies = [...new Set([...context.preset.requiredDependencies, ...plan.dependencies])];
       // A missing toolchain must cost no paid generation: checked (and cached by the runner) first.
       if (options.runner.preflight) await scope.guard(options.runner.preflight({ language: plan.language, dependencies, env: options.sandboxEnv, signal: scope.signal }));
       scope.open((signal) => openSandbox(context, record, dependencies, signal));
     }
-    outcome = await iterate(context, record, scope, checkpoint);
+    outcome = await iterate(context, record, scope, checkpoint, input.queue, dependencies);
   } catch (error) {
     outcome = { stopReason: 'sandbox_failed', error: context.errorInfo(error, 'SANDBOX_FAILED') };
   }
@@ -103,7 +99,7 @@ function stoppedBy(context: RunContext, reason: Error, fallback: Outcome): Outco
   return { stopReason: 'cancelled', error: context.errorInfo(reason, 'ABORTED') };
 }
 
-async function iterate(context: RunContext, record: RunRecord, scope: RunScope, checkpoint: RunCheckpoint): Promise<Outcome> {
+async function iterate(context: RunContext, record: RunRecord, scope: RunScope, checkpoint: RunCheckpoint, queue: RunQueue, dependencies: readonly string[]): Promise<Outcome> {
   const { plan, options } = context;
   // What the model gets back to refine (its last usable files), and what its tests are compared
   // with (the last files that were tested): a rejected iteration must not become the baseline.
@@ -124,9 +120,8 @@ async function iterate(context: RunContext, record: RunRecord, scope: RunScope, 
 
   for (let iteration = checkpoint.next; iteration <= plan.maxIterations; iteration += 1) {
     await checkpoint.save(record, { previous, baseline, problem, lastError }, iteration, scope.signal);
-    const entry = record.begin(iteration);
     // 1. Generate.
-    const request: GenerationRequest = {
+    const request = (candidate?: GenerationRequest['candidate']): GenerationRequest => ({
       executionId: plan.executionId,
       iteration,
       plan,
@@ -137,8 +132,17 @@ async function iterate(context: RunContext, record: RunRecord, scope: RunScope, 
       ...(previous.report ? { previousReport: previous.report } : {}),
       ...(problem !== undefined ? { problem } : {}),
       ...(plan.budget.maxTokens !== undefined ? { remainingTokens: Math.max(0, plan.budget.maxTokens - totalTokens(record.usage)) } : {}),
-    };
-    const generated = await generate(context, record, scope, entry, request);
+      ...(candidate ? { candidate } : {}),
+    });
+    if (iteration === 1 && plan.candidates > 1) {
+      // Several first attempts, the best goes on (candidates.ts); together they are iteration 1.
+      const chosen = await runCandidates(context, record, scope, queue, request, dependencies);
+      if ('stop' in chosen) return chosen.stop;
+      ({ previous, baseline, problem, lastError } = chosen.loop);
+      continue;
+    }
+    const entry = record.begin(iteration);
+    const generated = await generate(context, record, scope, entry, request());
     if ('error' in generated) {
       if (generated.error instanceof GenerationError && !generated.error.retryable) {
         entry.error = context.errorInfo(generated.error, 'GENERATION_FAILED');
@@ -196,95 +200,4 @@ async function iterate(context: RunContext, record: RunRecord, scope: RunScope, 
     stopReason: 'max_iterations',
     error: { code: 'TESTS_FAILED', message: `tests still failing after ${plan.maxIterations} iteration(s): ${lastError?.message ?? 'see the test report'}` },
   };
-}
-
-async function generate(
-  context: RunContext,
-  record: RunRecord,
-  scope: RunScope,
-  entry: IterationRecord,
-  request: GenerationRequest,
-): Promise<{ files: GenerationResult['files'] } | { error: unknown }> {
-  const { iteration } = entry;
-  context.emit('generation:start', { iteration });
-  const started = performance.now();
-  let output: GenerationResult | undefined;
-  let failure: unknown;
-  try {
-    output = await scope.guard(
-      context.options.generator.generate(request, {
-        signal: scope.signal,
-        onProgress: (progress) =>
-          context.emit('generation:progress', {
-            iteration,
-            outputTokens: progress.outputTokens,
-            ...(typeof progress.message === 'string' ? { message: trimMiddle(progress.message, MAX_PROGRESS_MESSAGE_CHARS).text } : {}),
-          }),
-      }),
-    );
-  } catch (error) {
-    if (scope.reason) throw scope.reason;
-    failure = error;
-  }
-  entry.generationMs = performance.now() - started;
-  record.generationMs += entry.generationMs;
-  if (!output) {
-    const error = failure ?? new GenerationError('the generator resolved without a result', { code: 'GENERATION_OUTPUT_INVALID' });
-    if (error instanceof GenerationError && error.usage) record.addUsage(entry, readUsage(error.usage).usage);
-    context.emit('generation:end', { iteration, files: 0, usage: entry.usage, durationMs: entry.generationMs, error: context.errorInfo(error, 'GENERATION_FAILED') });
-    return { error };
-  }
-  const usage = readUsage(output.usage);
-  record.addUsage(entry, usage.usage);
-  if (usage.problems.length > 0) context.warn('USAGE_INVALID', `iteration ${iteration}: the generator reported incomplete usage (${usage.problems.join(', ')}); the rest was counted`);
-  if (typeof output.notes === 'string') entry.notes = context.redactor.text(trimMiddle(output.notes, MAX_NOTES_CHARS).text);
-  else if (output.notes !== undefined) context.warn('NOTES_INVALID', `iteration ${iteration}: the generator returned notes that are not a string; they were dropped`);
-  return { files: output.files };
-}
-
-async function test(
-  context: RunContext,
-  record: RunRecord,
-  scope: RunScope,
-  entry: IterationRecord,
-  files: readonly GeneratedFile[],
-): Promise<{ report: TestReport } | { rejected: ErrorInfo }> {
-  const { iteration } = entry;
-  const started = performance.now();
-  try {
-    const session = await scope.sandbox();
-    context.emit('tests:start', { iteration, command: context.preset.command.join(' ') });
-    const report = await scope.guard(
-      judge(session, context.preset, {
-        files,
-        acceptanceFiles: context.acceptanceFiles,
-        signal: scope.signal,
-        timeoutMs: () => Math.min(context.options.testTimeoutMs, scope.remainingMs()),
-      }),
-    );
-    entry.testReport = context.redactor.size === 0 ? report : context.redactor.value(report);
-  } catch (error) {
-    if (scope.reason) throw scope.reason;
-    // The sandbox refused a path (a directory where the model put a file, a link a test left):
-    // the model's output is at fault, not the sandbox, so only this iteration fails.
-    if (error instanceof PathSafetyError) return { rejected: context.info('OUTPUT_REJECTED', `The output was rejected: ${error.message}`) };
-    const info = context.errorInfo(error, 'SANDBOX_FAILED');
-    entry.error = info;
-    context.emit('iteration:end', { iteration, passed: 0, failed: 0, success: false, error: info });
-    throw error;
-  } finally {
-    entry.testMs = performance.now() - started;
-    record.testMs += entry.testMs;
-  }
-  const report = entry.testReport;
-  context.emit('tests:end', {
-    iteration,
-    passed: report.passed,
-    failed: report.failed,
-    errored: report.errored,
-    skipped: report.skipped,
-    success: report.success,
-    durationMs: entry.testMs,
-  });
-  return { report };
 }

@@ -77,6 +77,8 @@ export class RunRecord {
   ) {}
 
   readonly iterations: IterationRecord[] = [];
+  /** Every candidate of iteration 1 that ran (a plan with `candidates` above 1), by candidate. */
+  candidates: IterationRecord[] = [];
   private readonly filesByIteration = new Map<number, BundleFile[]>();
   usage: Usage = emptyUsage();
   queuedMs = 0;
@@ -92,6 +94,20 @@ export class RunRecord {
     const record: IterationRecord = { iteration, files: [], usage: emptyUsage(), generationMs: 0, testMs: 0 };
     this.iterations.push(record);
     return record;
+  }
+
+  /** A record for candidate `index` of iteration 1; it joins `iterations` only if `choose` picks it. */
+  beginCandidate(index: number): IterationRecord {
+    const record: IterationRecord = { iteration: 1, candidate: index, files: [], usage: emptyUsage(), generationMs: 0, testMs: 0 };
+    this.candidates.push(record);
+    return record;
+  }
+
+  /** The candidate that goes on: iteration 1 of the run, with its files when they passed the checks. */
+  choose(record: IterationRecord, files: BundleFile[] | undefined): void {
+    this.candidates.sort((a, b) => (a.candidate ?? 0) - (b.candidate ?? 0));
+    this.iterations.push(record);
+    if (files) this.setFiles(record, files);
   }
 
   addUsage(record: IterationRecord, usage: Usage): void {
@@ -166,6 +182,7 @@ export class RunRecord {
       language: context.plan.language,
       warnings: [...context.warnings],
     };
+    if (this.candidates.length > 0) bundle.candidates = this.candidates.map((record) => ({ ...record }));
     if (best?.record.testReport) bundle.testReport = best.record.testReport;
     if (context.key !== undefined) bundle.cacheKey = context.key;
     if (this.sandbox) bundle.sandbox = { ...this.sandbox };

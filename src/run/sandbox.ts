@@ -4,8 +4,13 @@ import { SandboxError } from '../errors.js';
 import type { RunContext } from './context.js';
 import type { RunRecord } from './result.js';
 
-/** Opens the run's sandbox (beside generation), reporting it as events and in the record. */
-export async function openSandbox(context: RunContext, record: RunRecord, dependencies: readonly string[], signal: AbortSignal): Promise<SandboxSession> {
+/**
+ * Opens the run's sandbox (beside generation), reporting it as events and in the record. A
+ * candidate's sandbox (`candidate`, 1-based) is tagged in its events; the record then holds the
+ * last to open until the chosen candidate's replaces it.
+ */
+export async function openSandbox(context: RunContext, record: RunRecord, dependencies: readonly string[], signal: AbortSignal, candidate?: number): Promise<SandboxSession> {
+  const tag = candidate === undefined ? {} : { candidate };
   const { options, plan, preset } = context;
   const started = performance.now();
   let session: SandboxSession;
@@ -16,7 +21,7 @@ export async function openSandbox(context: RunContext, record: RunRecord, depend
       dependencies,
       env: options.sandboxEnv,
       signal,
-      onDependenciesInstalled: (info) => context.emit('dependencies:installed', info),
+      onDependenciesInstalled: (info) => context.emit('dependencies:installed', { ...info, ...tag }),
       onWarning: (code, message) => context.warn(String(code).slice(0, 100), String(message)),
     });
   } catch (error) {
@@ -32,6 +37,6 @@ export async function openSandbox(context: RunContext, record: RunRecord, depend
   }
   record.sandboxOpenMs = performance.now() - started;
   record.sandbox = { runner: options.runner.id, id: session.id, ...(typeof session.isolation === 'string' ? { isolation: session.isolation.slice(0, 100) } : {}) };
-  context.emit('sandbox:ready', { sandboxId: session.id, runner: options.runner.id, durationMs: record.sandboxOpenMs, dependencies: dependencies.length });
+  context.emit('sandbox:ready', { sandboxId: session.id, runner: options.runner.id, durationMs: record.sandboxOpenMs, dependencies: dependencies.length, ...tag });
   return session;
 }

@@ -28,13 +28,14 @@ export class RunScope {
   private timeoutMs = 0;
   private pausedAt: number | undefined;
   private readonly onCallerAbort: () => void;
-  private opening: Promise<SandboxSession> | undefined;
+  /** The run's sandbox, and others it opened (candidates') that are not closed yet. */
+  private main: OpenSandbox | undefined;
+  private readonly spares = new Set<OpenSandbox>();
   /**
    * Cleanup that goes on after `close` returned (an open still pending when the run ended): the
    * run is over, but whoever shuts the process down (`agent.close()`) waits for it.
    */
   lingering: Promise<void> | undefined;
-  private session: SandboxSession | undefined;
 
   constructor(private readonly callerSignal: AbortSignal | undefined) {
     // One promise that rejects when the run stops, raced by `guard`: cheaper than a listener per await.
@@ -103,50 +104,106 @@ export class RunScope {
    * model call still in flight is abandoned rather than paid for a run that cannot be tested.
    */
   open(opener: (signal: AbortSignal) => Promise<SandboxSession>): void {
-    let started: Promise<SandboxSession>;
-    try {
-      // Called now, not on a later tick: the sandbox starts opening before the model is asked.
-      started = opener(this.signal);
-    } catch (error) {
-      started = Promise.reject(error);
-    }
-    this.opening = started.then(
-        (session) => {
-          this.session = session;
-          return session;
-        },
-        (error: unknown) => {
-          const failure =
-            error instanceof PTCError ? error : new SandboxError(`Could not open the sandbox: ${error instanceof Error ? error.message : String(error)}`, { code: 'SANDBOX_OPEN_FAILED', cause: error });
-          if (!this.signal.aborted) this.stop(failure);
-          throw failure;
-        },
-      );
-    this.opening.catch(() => {});
+    this.main = this.openSandbox(opener, this.signal);
+  }
+
+  /**
+   * Opens one more sandbox for the run (a candidate's), closed with the run unless `keep` makes
+   * it the run's sandbox. Like the first, a failed open stops the run.
+   */
+  openSpare(opener: (signal: AbortSignal) => Promise<SandboxSession>): OpenSandbox {
+    // Its own signal too: a spare closed while still opening (its candidates gave up) stops opening.
+    const own = new AbortController();
+    const spare = this.openSandbox(opener, AbortSignal.any([this.signal, own.signal]), () => own.abort(new PTCAbortError('the candidate no longer needs its sandbox')));
+    this.spares.add(spare);
+    return spare;
+  }
+
+  /** The run's own sandbox (from `open`), if it opened one. */
+  get mainSandbox(): OpenSandbox | undefined {
+    return this.main;
   }
 
   /** The open sandbox, waiting for it if needed. */
   sandbox(): Promise<SandboxSession> {
-    if (!this.opening) throw new Error('RunScope.sandbox() before open()');
-    return this.guard(this.opening);
+    if (!this.main) throw new Error('RunScope.sandbox() before open()');
+    return this.session(this.main);
+  }
+
+  /** A sandbox of this scope, waiting for it to open (or for the run to stop). */
+  session(sandbox: OpenSandbox): Promise<SandboxSession> {
+    return this.guard(sandbox.opening);
+  }
+
+  /** Makes `sandbox` the run's sandbox; the one it replaces becomes a spare, for `closeSpares`. */
+  keep(sandbox: OpenSandbox): void {
+    if (sandbox === this.main) return;
+    this.spares.delete(sandbox);
+    if (this.main) this.spares.add(this.main);
+    this.main = sandbox;
+  }
+
+  /** Closes every sandbox but the run's own, each awaited up to `closeTimeoutMs`; returns what went wrong. */
+  async closeSpares(closeTimeoutMs: number): Promise<string | undefined> {
+    const spares = [...this.spares];
+    this.spares.clear();
+    const problems = await Promise.all(spares.map((spare) => this.closeSandbox(spare, closeTimeoutMs)));
+    return problems.find((problem) => problem !== undefined);
   }
 
   /**
-   * Releases the timer, the caller's listener and the sandbox. A session that opened is closed
+   * Releases the timer, the caller's listener and every sandbox. A session that opened is closed
    * and awaited up to `closeTimeoutMs`; one still opening is closed whenever it lands, without
    * holding the run. Returns a warning for the bundle when closing failed or took too long.
    */
   async close(closeTimeoutMs: number): Promise<string | undefined> {
     clearTimeout(this.timer);
     this.callerSignal?.removeEventListener('abort', this.onCallerAbort);
-    if (!this.opening) return undefined;
-    if (!this.session) {
-      // Nobody needs it any more: tell the open to stop, and close whatever it still lands.
-      this.stop(new PTCAbortError('the run ended before the sandbox opened'));
-      this.lingering = this.opening.then((session) => session.close()).catch(() => {});
+    const all = [...(this.main ? [this.main] : []), ...this.spares];
+    this.main = undefined;
+    this.spares.clear();
+    if (all.length === 0) return undefined;
+    // Nobody needs a sandbox still opening any more: tell the opens to stop.
+    if (all.some((sandbox) => !sandbox.session)) this.stop(new PTCAbortError('the run ended before the sandbox opened'));
+    const problems = await Promise.all(all.map((sandbox) => this.closeSandbox(sandbox, closeTimeoutMs)));
+    return problems.find((problem) => problem !== undefined);
+  }
+
+  private openSandbox(opener: (signal: AbortSignal) => Promise<SandboxSession>, signal: AbortSignal, cancel?: () => void): OpenSandbox {
+    let started: Promise<SandboxSession>;
+    try {
+      // Called now, not on a later tick: the sandbox starts opening before the model is asked.
+      started = opener(signal);
+    } catch (error) {
+      started = Promise.reject(error);
+    }
+    const sandbox: OpenSandbox = { opening: undefined!, session: undefined, ...(cancel ? { cancel } : {}) };
+    sandbox.opening = started.then(
+      (session) => {
+        sandbox.session = session;
+        return session;
+      },
+      (error: unknown) => {
+        const failure =
+          error instanceof PTCError ? error : new SandboxError(`Could not open the sandbox: ${error instanceof Error ? error.message : String(error)}`, { code: 'SANDBOX_OPEN_FAILED', cause: error });
+        // A spare's open that was cancelled on purpose is not a failure of the run.
+        if (!this.signal.aborted && !sandbox.cancelled) this.stop(failure);
+        throw failure;
+      },
+    );
+    sandbox.opening.catch(() => {});
+    return sandbox;
+  }
+
+  /** Closes one sandbox; a close (or an open) that outlasts the wait goes on in `lingering`. */
+  private async closeSandbox(sandbox: OpenSandbox, closeTimeoutMs: number): Promise<string | undefined> {
+    if (!sandbox.session) {
+      sandbox.cancelled = true;
+      sandbox.cancel?.();
+      this.linger(sandbox.opening.then((session) => session.close()).catch(() => {}));
       return undefined;
     }
-    const session = this.session;
+    const session = sandbox.session;
     let timer: NodeJS.Timeout | undefined;
     const closing = Promise.resolve()
       .then(() => session.close())
@@ -163,7 +220,21 @@ export class RunScope {
     clearTimeout(timer);
     if (outcome !== 'timeout') return outcome;
     // A close that outlasted the wait goes on; whoever shuts the process down waits for it.
-    this.lingering = closing.then(() => undefined);
+    this.linger(closing.then(() => undefined));
     return `the sandbox did not close within ${closeTimeoutMs} ms; closing continues in the background`;
   }
+
+  private linger(cleanup: Promise<void>): void {
+    const before = this.lingering;
+    this.lingering = before ? Promise.all([before, cleanup]).then(() => undefined) : cleanup;
+  }
+}
+
+/** One sandbox of a run: opening, then open; `RunScope` closes it. */
+export interface OpenSandbox {
+  opening: Promise<SandboxSession>;
+  session: SandboxSession | undefined;
+  /** Stops a spare's open (the run's own sandbox stops with the run). */
+  cancel?: () => void;
+  cancelled?: boolean;
 }

@@ -25,45 +25,31 @@ import type {
   Sandbox,
 } from '@daytonaio/sdk';
 import type {
-  CommandResult,
-  RunOptions,
-  SandboxFile,
   SandboxOpenSpec,
   SandboxRunner,
   SandboxSession,
 } from '../contracts/sandbox-runner.js';
-import { PTCTimeoutError, SandboxError, isPTCError } from '../errors.js';
+import { PTCTimeoutError, SandboxError } from '../errors.js';
 import { abortReason, raceAbort, throwIfAborted, withTimeout } from '../internal/async.js';
 import { normalizeRelativePath } from '../internal/paths.js';
 import { Redactor } from '../internal/redact.js';
 import { durationMs, rejectUnknownKeys } from '../internal/validate.js';
-import { errorName, isConflict, isConnectionError, isNotFound, isProcessTimeout, isTransient, statusOf } from './daytona/errors.js';
+import { isConflict, isConnectionError, isNotFound, isTransient, statusOf } from './daytona/errors.js';
 import { tail } from '../internal/text.js';
 import type { Language } from '../plan.js';
-import {
-  buildCommandScript,
-  buildReadbackScript,
-  needsScriptFile,
-  parseFramedOutput,
-  scriptFilePath,
-  wrapScript,
-  wrapScriptFile,
-  type FramedOutput,
-} from './daytona/command-script.js';
+import { DaytonaSandboxSession, type SessionInternals } from './daytona/session.js';
+import { type DaytonaSandboxParams, type Settings, toSeconds } from './daytona/settings.js';
+import { DependencySnapshots, SNAPSHOT_FAILED, dependencySnapshotName, type SnapshotPlan } from './daytona/snapshots.js';
 
 /** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
-const DAYTONA_SANDBOX_RUNNER_OPTION_NAMES = ['apiKey', 'apiUrl', 'target', 'client', 'snapshot', 'image', 'resources', 'autoStopIntervalMinutes', 'autoDeleteIntervalMinutes', 'labels', 'sandboxParams', 'createTimeoutMs', 'deleteTimeoutMs', 'requestTimeoutMs', 'installTimeoutMs', 'commandGraceMs', 'retries', 'retryDelayMs', 'useDeprecatedPolling', 'workspaceDir', 'maxOutputBytes', 'maxReadBytes', 'extraDependencies', 'installCommand', 'onWarning'] as const satisfies readonly (keyof DaytonaSandboxRunnerOptions)[];
+const DAYTONA_SANDBOX_RUNNER_OPTION_NAMES = ['apiKey', 'apiUrl', 'target', 'client', 'snapshot', 'image', 'resources', 'autoStopIntervalMinutes', 'autoDeleteIntervalMinutes', 'labels', 'sandboxParams', 'createTimeoutMs', 'deleteTimeoutMs', 'requestTimeoutMs', 'installTimeoutMs', 'commandGraceMs', 'retries', 'retryDelayMs', 'useDeprecatedPolling', 'workspaceDir', 'maxOutputBytes', 'maxReadBytes', 'extraDependencies', 'installCommand', 'onWarning', 'dependencySnapshots', 'snapshotTimeoutMs'] as const satisfies readonly (keyof DaytonaSandboxRunnerOptions)[];
 
 /** Label on every sandbox this runner creates; `sweepOrphans` deletes only sandboxes that carry it. */
 export const DAYTONA_MARKER_LABEL = 'ptc-agent';
 /** Label holding the (sanitised) execution id of the run that created the sandbox. */
 export const DAYTONA_EXECUTION_LABEL = 'ptc-agent-execution';
 
-/** Creation parameters passed through to Daytona (network policy, volumes, …). */
-export type DaytonaSandboxParams = Omit<
-  CreateSandboxBaseParams,
-  'name' | 'language' | 'labels' | 'envVars' | 'autoStopInterval' | 'autoDeleteInterval' | 'ephemeral'
->;
+export type { DaytonaSandboxParams } from './daytona/settings.js';
 
 export interface DaytonaSandboxRunnerOptions {
   /**
@@ -132,6 +118,18 @@ export interface DaytonaSandboxRunnerOptions {
   installCommand?: (language: Language, dependencies: readonly string[]) => readonly string[];
   /** Told about problems that do not fail a run (a sandbox that could not be deleted). @default process.emitWarning */
   onWarning?: (message: string, cause?: unknown) => void;
+  /**
+   * One Daytona snapshot per dependency set (named `ptc-deps-<language>-<hash>` from the language,
+   * the sorted dependencies, the install command and the base image or snapshot): the first
+   * session of a set installs and then snapshots its sandbox, later ones start from the snapshot
+   * and install nothing. Concurrent sessions of one runner wait for the first one's snapshot. A
+   * snapshot that cannot be made or used means a plain sandbox that installs, and a
+   * `SNAPSHOT_FAILED` warning for the run. The snapshots stay in your Daytona organisation until
+   * you delete them. `false`: every session installs its dependencies. @default true
+   */
+  dependencySnapshots?: boolean;
+  /** Deadline of making a dependency snapshot, and of waiting for one another session is making. @default 300000 */
+  snapshotTimeoutMs?: number;
 }
 
 export interface SweepOrphansOptions {
@@ -148,29 +146,6 @@ export interface SweepOrphansResult {
   failed: Array<{ id: string; error: SandboxError }>;
 }
 
-interface Settings {
-  snapshot: string | undefined;
-  image: string | Image | undefined;
-  resources: Resources | undefined;
-  autoStopIntervalMinutes: number;
-  autoDeleteIntervalMinutes: number;
-  labels: Readonly<Record<string, string>>;
-  sandboxParams: DaytonaSandboxParams;
-  createTimeoutMs: number;
-  deleteTimeoutMs: number;
-  requestTimeoutMs: number;
-  installTimeoutMs: number;
-  commandGraceMs: number;
-  retries: number;
-  retryDelayMs: number;
-  workspaceDir: string;
-  outputDir: string;
-  maxOutputBytes: number;
-  maxReadBytes: number;
-  extraDependencies: Partial<Record<Language, readonly string[]>>;
-  installCommand: (language: Language, dependencies: readonly string[]) => readonly string[];
-  warn: (message: string, cause?: unknown) => void;
-}
 
 function defaultInstallCommand(language: Language, dependencies: readonly string[]): readonly string[] {
   if (language === 'python') {
@@ -179,16 +154,18 @@ function defaultInstallCommand(language: Language, dependencies: readonly string
   return ['npm', 'install', '--no-audit', '--no-fund', '--loglevel=error', ...dependencies];
 }
 
+function booleanOption(name: string, value: boolean | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`DaytonaSandboxRunner: ${name} must be a boolean, got ${String(value)}`);
+  return value;
+}
+
 function integerOption(name: string, value: number | undefined, fallback: number, minimum: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < minimum) throw new TypeError(`DaytonaSandboxRunner: ${name} must be an integer ≥ ${minimum}, got ${String(value)}`);
   return value;
 }
 
-/** Seconds for the SDK's per-call `timeout` parameters, never 0 (which would mean "no limit"). */
-function toSeconds(ms: number): number {
-  return Math.max(1, Math.ceil(ms / 1000));
-}
 
 /** A label value Daytona accepts whatever the execution id looks like. */
 function labelValue(text: string): string {
@@ -224,6 +201,7 @@ export class DaytonaSandboxRunner implements SandboxRunner {
   private readonly background = new Set<Promise<void>>();
   private readonly sessions = new Set<DaytonaSandboxSession>();
   private disposed = false;
+  private readonly snapshots: DependencySnapshots;
 
   constructor(options: DaytonaSandboxRunnerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('DaytonaSandboxRunner: options must be an object');
@@ -290,6 +268,8 @@ export class DaytonaSandboxRunner implements SandboxRunner {
       extraDependencies: { ...options.extraDependencies },
       installCommand: options.installCommand ?? defaultInstallCommand,
       warn: options.onWarning ?? ((message) => process.emitWarning(message, { code: 'PTC_DAYTONA' })),
+      dependencySnapshots: booleanOption('dependencySnapshots', options.dependencySnapshots, true),
+      snapshotTimeoutMs: durationMs('DaytonaSandboxRunner: snapshotTimeoutMs', options.snapshotTimeoutMs, 300_000),
     };
     this.injectedClient = options.client;
     const target = options.target ?? process.env.DAYTONA_TARGET;
@@ -301,19 +281,49 @@ export class DaytonaSandboxRunner implements SandboxRunner {
       ...(target === undefined ? {} : { target }),
     };
     this.redactor = new Redactor(apiKey === undefined ? [] : [apiKey]);
+    this.snapshots = new DependencySnapshots({
+      snapshotTimeoutMs: this.settings.snapshotTimeoutMs,
+      requestTimeoutMs,
+      outputDir: this.settings.outputDir,
+      retrying: (task, timeoutMs, signal, what) => this.retrying(task, timeoutMs, signal, what),
+      scrub: (text) => this.redactor.text(text),
+    });
   }
 
   async open(spec: SandboxOpenSpec): Promise<SandboxSession> {
     throwIfAborted(spec.signal);
     if (this.disposed) throw new SandboxError('DaytonaSandboxRunner: the runner was disposed', { code: 'SANDBOX_OPEN_FAILED' });
     const client = await raceAbort(this.client(), spec.signal);
-    const sandbox = await this.createSandbox(client, spec);
+    const dependencies = this.dependenciesFor(spec);
+    const warn = (code: string, message: string) => (spec.onWarning ? spec.onWarning(code, message) : this.settings.warn(message));
+    const plan: SnapshotPlan =
+      this.settings.dependencySnapshots && dependencies.length > 0 ? await this.snapshots.plan(client, this.snapshotName(spec.language, dependencies), spec.signal, warn) : { kind: 'plain' };
+    let sandbox: Sandbox | undefined;
+    if (plan.kind === 'use') {
+      try {
+        sandbox = await this.createSandbox(client, spec, plan.name);
+      } catch (error) {
+        if (spec.signal.aborted) throw abortReason(spec.signal);
+        this.snapshots.forget(plan.name);
+        const why = error instanceof Error ? error.message : String(error);
+        warn(SNAPSHOT_FAILED, this.redactor.text(`starting from the dependency snapshot ${plan.name} failed (${tail(why, 500)}); the dependencies are installed in a plain sandbox`));
+      }
+    }
+    const fromSnapshot = sandbox !== undefined;
+    try {
+      sandbox ??= await this.createSandbox(client, spec);
+    } catch (error) {
+      if (plan.kind === 'create') plan.abandon();
+      throw error;
+    }
     const session = new DaytonaSandboxSession(sandbox, spec.env, this.internals());
     this.sessions.add(session);
     try {
-      await session.installDependencies(spec, this.dependenciesFor(spec));
+      await session.installDependencies(spec, dependencies, fromSnapshot);
+      if (plan.kind === 'create') await plan.capture(sandbox, spec.signal);
       return session;
     } catch (error) {
+      if (plan.kind === 'create') plan.abandon();
       if (spec.signal.aborted) {
         // Answer the abort at once; the delete finishes in the background (`dispose()` awaits it).
         this.track(session.close());
@@ -419,7 +429,19 @@ export class DaytonaSandboxRunner implements SandboxRunner {
     return [...new Set(all)];
   }
 
-  private createParams(spec: SandboxOpenSpec, name: string): CreateSandboxFromImageParams | CreateSandboxFromSnapshotParams {
+  /** The dependency snapshot name of a set, from everything that makes what is installed. */
+  private snapshotName(language: Language, dependencies: readonly string[]): string {
+    const { image, snapshot } = this.settings;
+    const sorted = [...dependencies].sort();
+    return dependencySnapshotName({
+      language,
+      dependencies: sorted,
+      installCommand: this.settings.installCommand(language, sorted),
+      base: { ...(image === undefined ? {} : { image: typeof image === 'string' ? image : image.dockerfile }), ...(snapshot === undefined ? {} : { snapshot }) },
+    });
+  }
+
+  private createParams(spec: SandboxOpenSpec, name: string, dependencySnapshot?: string): CreateSandboxFromImageParams | CreateSandboxFromSnapshotParams {
     const base: CreateSandboxBaseParams = {
       ...this.settings.sandboxParams,
       name,
@@ -429,6 +451,8 @@ export class DaytonaSandboxRunner implements SandboxRunner {
       autoStopInterval: this.settings.autoStopIntervalMinutes,
       autoDeleteInterval: this.settings.autoDeleteIntervalMinutes,
     };
+    // The dependency snapshot was made from the configured image or snapshot: it replaces them.
+    if (dependencySnapshot !== undefined) return { ...base, snapshot: dependencySnapshot };
     if (this.settings.image !== undefined) {
       return { ...base, image: this.settings.image, ...(this.settings.resources ? { resources: this.settings.resources } : {}) };
     }
@@ -440,11 +464,11 @@ export class DaytonaSandboxRunner implements SandboxRunner {
    * a request that reached Daytona before its connection broke is found (and adopted) instead of
    * leaking a second sandbox. Whatever an abandoned attempt may still create is deleted.
    */
-  private async createSandbox(client: Daytona, spec: SandboxOpenSpec): Promise<Sandbox> {
+  private async createSandbox(client: Daytona, spec: SandboxOpenSpec, dependencySnapshot?: string): Promise<Sandbox> {
     const name = sandboxName(spec.executionId);
     const { createTimeoutMs, retries } = this.settings;
     for (let attempt = 0; ; attempt += 1) {
-      const params = this.createParams(spec, name);
+      const params = this.createParams(spec, name, dependencySnapshot);
       const options = { timeout: toSeconds(createTimeoutMs) };
       const pending = 'image' in params ? client.create(params, options) : client.create(params, options);
       try {
@@ -567,279 +591,5 @@ export class DaytonaSandboxRunner implements SandboxRunner {
       toSandboxError: (error, what, code) => this.toSandboxError(error, what, code),
       closed: (session) => this.sessions.delete(session),
     };
-  }
-}
-
-interface SessionInternals {
-  settings: Settings;
-  redactor: Redactor;
-  retrying<T>(task: (signal: AbortSignal) => Promise<T>, timeoutMs: number, signal: AbortSignal, what: string): Promise<T>;
-  deleteSandbox(sandbox: Sandbox): Promise<void>;
-  toSandboxError(error: unknown, what: string, code: 'SANDBOX_OPEN_FAILED' | 'DEPENDENCY_INSTALL_FAILED' | 'SANDBOX_FAILED'): SandboxError;
-  closed(session: DaytonaSandboxSession): void;
-}
-
-type ExecuteOutcome = { kind: 'completed'; exitCode: number; result: string } | { kind: 'killed' } | { kind: 'unanswered' };
-
-class DaytonaSandboxSession implements SandboxSession {
-  readonly id: string;
-  /** A Daytona sandbox of its own (a remote VM/container), deleted at close. */
-  readonly isolation = 'daytona';
-  private sequence = 0;
-  /**
-   * The last `sync`, until a command applies it: the files were uploaded to a staging directory
-   * (one round trip), and the next command's script swaps them in before it runs (none extra).
-   * `readFile` answers from here meanwhile.
-   */
-  private pendingSync: { stageDir: string | undefined; files: Map<string, string> } | undefined;
-  private syncs = 0;
-  /** What a sync keeps in the workspace: the installed node_modules of a node session, nothing else. */
-  private keep: readonly string[] = [];
-  private closing: Promise<void> | undefined;
-
-  constructor(
-    private readonly sandbox: Sandbox,
-    private readonly env: Readonly<Record<string, string>>,
-    private readonly internals: SessionInternals,
-  ) {
-    this.id = sandbox.id;
-  }
-
-  async installDependencies(spec: SandboxOpenSpec, dependencies: readonly string[]): Promise<void> {
-    const started = performance.now();
-    if (dependencies.length > 0) {
-      const bad = dependencies.find((dependency) => dependency.startsWith('-') || dependency.trim() === '');
-      if (bad !== undefined) throw new SandboxError(`Refusing to install ${JSON.stringify(bad)}: not a package spec`, { code: 'DEPENDENCY_INSTALL_FAILED' });
-      const argv = this.internals.settings.installCommand(spec.language, dependencies);
-      let result: CommandResult;
-      try {
-        result = await this.run(argv, { timeoutMs: this.internals.settings.installTimeoutMs, signal: spec.signal });
-      } catch (error) {
-        if (spec.signal.aborted) throw abortReason(spec.signal);
-        throw this.internals.toSandboxError(error, 'Installing the dependencies failed', 'DEPENDENCY_INSTALL_FAILED');
-      }
-      if (result.timedOut || result.exitCode !== 0) {
-        const why = result.timedOut ? `timed out after ${this.internals.settings.installTimeoutMs} ms` : `exited with ${result.exitCode}`;
-        const output = tail(`${result.stdout}\n${result.stderr}`.trim(), 2_000);
-        throw new SandboxError(this.internals.redactor.text(`Installing ${dependencies.join(' ')} ${why}:\n${output}`), { code: 'DEPENDENCY_INSTALL_FAILED' });
-      }
-    }
-    // npm installed into the workspace: that node_modules is the session's, and syncs keep it.
-    if (dependencies.length > 0 && spec.language !== 'python') this.keep = ['node_modules'];
-    spec.onDependenciesInstalled?.({ count: dependencies.length, durationMs: Math.round(performance.now() - started), reused: false });
-  }
-
-  async sync(files: readonly SandboxFile[], options: { signal: AbortSignal }): Promise<void> {
-    this.assertOpen();
-    const byPath = new Map<string, string>();
-    for (const file of files) byPath.set(normalizeRelativePath(file.path), file.content);
-    throwIfAborted(options.signal);
-    const { outputDir, requestTimeoutMs } = this.internals.settings;
-    this.syncs += 1;
-    // A random name: code from an earlier command can write under the output directory, and a
-    // predictable stage would let it plant files that the swap then copies into the workspace.
-    const stageDir = byPath.size === 0 ? undefined : `${outputDir}/sync-${this.syncs}-${randomBytes(12).toString('hex')}`;
-    if (stageDir !== undefined) {
-      // Buffers, never strings: a string source is read as a path on the host (SDK-NOTES §2.3).
-      const uploads = [...byPath].map(([path, content]) => ({ source: Buffer.from(content, 'utf8'), destination: `${stageDir}/${path}` }));
-      try {
-        // Re-uploading the same bytes is harmless, so a broken connection is retried.
-        await this.internals.retrying(() => this.sandbox.fs.uploadFiles(uploads, toSeconds(requestTimeoutMs)), requestTimeoutMs, options.signal, 'Uploading files to the Daytona sandbox');
-      } catch (error) {
-        if (options.signal.aborted) throw abortReason(options.signal);
-        throw this.internals.toSandboxError(error, `Uploading ${byPath.size} files to the Daytona sandbox failed`, 'SANDBOX_FAILED');
-      }
-    }
-    this.pendingSync = { stageDir, files: byPath };
-  }
-
-  async run(command: readonly string[], options: RunOptions): Promise<CommandResult> {
-    this.assertOpen();
-    throwIfAborted(options.signal);
-    if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) throw new TypeError('run: timeoutMs must be a positive number');
-    if (command.length === 0) throw new TypeError('run: the command is empty');
-    const { settings } = this.internals;
-    this.sequence += 1;
-    const sequence = this.sequence;
-    const nonce = randomBytes(12).toString('hex');
-    const pendingSync = this.pendingSync;
-    const scriptOptions = { workspaceDir: settings.workspaceDir, outputDir: settings.outputDir, sequence, nonce, maxOutputBytes: settings.maxOutputBytes };
-    const script = buildCommandScript(command, {
-      ...scriptOptions,
-      ...(pendingSync ? { sync: { stageDir: pendingSync.stageDir, keep: this.keep } } : {}),
-    });
-    const env = { ...this.env, ...options.env };
-    const started = performance.now();
-    const commandLine = await this.commandLineFor(script, sequence, options.signal);
-    const outcome = await this.execute(commandLine, env, options.timeoutMs, options.signal);
-    const durationMs = Math.round(performance.now() - started);
-
-    if (outcome.kind === 'unanswered') {
-      // No answer at all: the command may still be running, and the sync may not have happened.
-      return {
-        exitCode: null,
-        stdout: '',
-        stderr: `[ptc-agent] the Daytona sandbox did not answer within ${options.timeoutMs + settings.commandGraceMs} ms; the command was abandoned`,
-        stdoutTruncated: false,
-        stderrTruncated: false,
-        timedOut: true,
-        durationMs,
-      };
-    }
-    // The script ran (or was killed after it started the command): the sync is applied.
-    if (this.pendingSync === pendingSync) this.pendingSync = undefined;
-    if (outcome.kind === 'killed') {
-      const partial = await this.readBack(scriptOptions, options.signal);
-      const note = `[ptc-agent] killed after ${options.timeoutMs} ms (timeout)`;
-      return {
-        exitCode: null,
-        stdout: partial?.stdout ?? '',
-        stderr: partial?.stderr ? `${partial.stderr}\n${note}` : note,
-        stdoutTruncated: partial?.stdoutTruncated ?? false,
-        stderrTruncated: partial?.stderrTruncated ?? false,
-        timedOut: true,
-        durationMs,
-      };
-    }
-    const framed = parseFramedOutput(outcome.result, nonce, settings.maxOutputBytes);
-    if (!framed) {
-      throw new SandboxError(
-        this.internals.redactor.text(`The Daytona sandbox could not run the command (exit code ${outcome.exitCode}): ${tail(outcome.result.trim(), 1_000) || 'no output'}`),
-        { code: 'SANDBOX_FAILED' },
-      );
-    }
-    return {
-      exitCode: framed.exitCode,
-      stdout: framed.stdout,
-      stderr: framed.stderr,
-      stdoutTruncated: framed.stdoutTruncated,
-      stderrTruncated: framed.stderrTruncated,
-      timedOut: false,
-      durationMs,
-    };
-  }
-
-  async readFile(path: string, options: { signal: AbortSignal }): Promise<string | undefined> {
-    this.assertOpen();
-    const normalized = normalizeRelativePath(path);
-    throwIfAborted(options.signal);
-    if (this.pendingSync) return this.pendingSync.files.get(normalized);
-    const { workspaceDir, requestTimeoutMs, maxReadBytes } = this.internals.settings;
-    const remote = `${workspaceDir}/${normalized}`;
-    try {
-      return await this.internals.retrying(
-        async (signal) => {
-          // Streamed, so an oversized file is refused after maxReadBytes, not after buffering it all.
-          const stream = await this.sandbox.fs.downloadFileStream(remote, { timeout: toSeconds(requestTimeoutMs), signal });
-          const chunks: Buffer[] = [];
-          let bytes = 0;
-          try {
-            for await (const chunk of stream as AsyncIterable<Buffer | string>) {
-              const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-              bytes += buffer.length;
-              if (bytes > maxReadBytes) throw new SandboxError(`${normalized} is larger than ${maxReadBytes} bytes (maxReadBytes)`, { code: 'OUTPUT_REJECTED' });
-              chunks.push(buffer);
-            }
-          } finally {
-            stream.destroy();
-          }
-          return Buffer.concat(chunks).toString('utf8');
-        },
-        requestTimeoutMs,
-        options.signal,
-        `Reading ${normalized} from the Daytona sandbox`,
-      );
-    } catch (error) {
-      if (options.signal.aborted) throw abortReason(options.signal);
-      if (isNotFound(error)) return undefined;
-      throw this.internals.toSandboxError(error, `Reading ${normalized} from the Daytona sandbox failed`, 'SANDBOX_FAILED');
-    }
-  }
-
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      try {
-        await this.internals.deleteSandbox(this.sandbox);
-      } catch (error) {
-        this.internals.settings.warn(
-          `ptc-agent could not delete Daytona sandbox ${this.id}; Daytona's auto-stop/auto-delete or sweepOrphans() will remove it`,
-          error,
-        );
-      } finally {
-        this.internals.closed(this);
-      }
-    })();
-    return this.closing;
-  }
-
-  private assertOpen(): void {
-    if (this.closing) throw new SandboxError(`Daytona session ${this.id} is closed`, { code: 'SANDBOX_FAILED' });
-  }
-
-  /**
-   * `sh -c '<script>'`, or, for a script too long for one exec argument (E2BIG), `sh '<file>'`
-   * after uploading the script beside the command's output files. Like those files it is named
-   * by the command's sequence number, so it is never reused, and it goes with the sandbox.
-   */
-  private async commandLineFor(script: string, sequence: number, signal: AbortSignal): Promise<string> {
-    if (!needsScriptFile(script)) return wrapScript(script);
-    const { outputDir, requestTimeoutMs } = this.internals.settings;
-    const path = scriptFilePath(outputDir, sequence);
-    // A Buffer, never a string: a string source is read as a path on the host (SDK-NOTES §2.3).
-    const uploads = [{ source: Buffer.from(script, 'utf8'), destination: path }];
-    try {
-      // Re-uploading the same bytes is harmless, so a broken connection is retried.
-      await this.internals.retrying(() => this.sandbox.fs.uploadFiles(uploads, toSeconds(requestTimeoutMs)), requestTimeoutMs, signal, 'Uploading a command script to the Daytona sandbox');
-    } catch (error) {
-      if (signal.aborted) throw abortReason(signal);
-      throw this.internals.toSandboxError(error, 'Uploading a command script to the Daytona sandbox failed', 'SANDBOX_FAILED');
-    }
-    return wrapScriptFile(path);
-  }
-
-  /**
-   * One `executeCommand`. Never retried: a test run is not idempotent, and after a broken
-   * connection its outcome is unknown.
-   */
-  private async execute(commandLine: string, env: Record<string, string>, timeoutMs: number, signal: AbortSignal): Promise<ExecuteOutcome> {
-    const seconds = toSeconds(timeoutMs);
-    const deadlineMs = seconds * 1000 + this.internals.settings.commandGraceMs;
-    try {
-      const response = await withTimeout(
-        () => this.sandbox.process.executeCommand(commandLine, undefined, env, seconds),
-        deadlineMs,
-        signal,
-        'A command in the Daytona sandbox',
-      );
-      return { kind: 'completed', exitCode: response.exitCode, result: response.result ?? '' };
-    } catch (error) {
-      if (signal.aborted) throw abortReason(signal);
-      if (error instanceof PTCTimeoutError || errorName(error) === 'DaytonaConnectionTimeoutError') return { kind: 'unanswered' };
-      if (isProcessTimeout(error)) return { kind: 'killed' };
-      if (isPTCError(error)) throw error;
-      throw this.internals.toSandboxError(error, 'Running a command in the Daytona sandbox failed (not retried: its outcome is unknown)', 'SANDBOX_FAILED');
-    }
-  }
-
-  /** Best effort: what a killed command had written, capped like any output. */
-  private async readBack(
-    options: { workspaceDir: string; outputDir: string; sequence: number; nonce: string; maxOutputBytes: number },
-    signal: AbortSignal,
-  ): Promise<FramedOutput | undefined> {
-    const nonce = randomBytes(12).toString('hex');
-    const script = buildReadbackScript({ ...options, nonce });
-    try {
-      const timeoutMs = Math.min(10_000, this.internals.settings.requestTimeoutMs);
-      const response = await withTimeout(
-        () => this.sandbox.process.executeCommand(wrapScript(script), undefined, undefined, toSeconds(timeoutMs)),
-        timeoutMs + 1_000,
-        signal,
-        'Reading back the output of a killed command',
-      );
-      return parseFramedOutput(response.result ?? '', nonce, options.maxOutputBytes);
-    } catch (error) {
-      if (signal.aborted) throw abortReason(signal);
-      return undefined;
-    }
   }
 }

@@ -427,7 +427,7 @@ export class LocalSandboxRunner implements SandboxRunner {
     if (options.signal.aborted) throw abortReason(options.signal);
     const launched = await this.launch(host, argv, options);
     try {
-      return await launched.process.arm(options.timeoutMs, options.signal);
+      return await launched.process.arm(options.timeoutMs, options.signal, options.onOutput);
     } finally {
       await launched.dispose();
     }

@@ -21,8 +21,16 @@ export interface FakeTestResult {
   skipped?: readonly string[];
   /** @default 1 when anything failed or errored, else 0 */
   exitCode?: number | null;
+  /** @default the `output` chunks of stdout, joined */
   stdout?: string;
+  /** @default the `output` chunks of stderr, joined */
   stderr?: string;
+  /**
+   * Output delivered live to `RunOptions.onOutput`, in order, each chunk after its `delayMs`
+   * (default 0), before the run resolves. Without it, a listener gets `stdout` and `stderr` once
+   * each when the run ends, as from a runner that cannot stream.
+   */
+  output?: ReadonlyArray<{ stream: 'stdout' | 'stderr'; chunk: string; delayMs?: number }>;
   timedOut?: boolean;
   /** Raw report to store instead of one built from the names; `null` writes none. */
   report?: string | null;
@@ -166,6 +174,20 @@ export class FakeSandboxSession implements SandboxSession {
     const acceptance = reportPath.startsWith('.ptc/acceptance/');
     const result = await this.scriptedResult(command, runIndex, acceptance);
     const failing = (result.failed?.length ?? 0) + (result.errored?.length ?? 0);
+    const joined = (stream: 'stdout' | 'stderr') => (result.output ?? []).filter((piece) => piece.stream === stream).map((piece) => piece.chunk).join('');
+    const stdout = result.stdout ?? joined('stdout');
+    const stderr = result.stderr ?? joined('stderr');
+    if (options.onOutput) {
+      const pieces = result.output ?? [{ stream: 'stdout' as const, chunk: stdout }, { stream: 'stderr' as const, chunk: stderr }];
+      for (const piece of pieces) {
+        if (piece.delayMs) await delay(piece.delayMs, options.signal);
+        try {
+          if (piece.chunk !== '') options.onOutput(piece.stream, piece.chunk);
+        } catch {
+          // The contract: what the listener throws is ignored.
+        }
+      }
+    }
     if (result.report !== null && !result.timedOut) {
       // The test files named on the command line (the agent's own config under .ptc/ is not one).
       const testFiles = acceptance ? command.filter((part) => this.files.has(part) && !part.startsWith('.ptc/')) : [];
@@ -173,8 +195,8 @@ export class FakeSandboxSession implements SandboxSession {
     }
     return {
       exitCode: result.timedOut ? null : result.exitCode !== undefined ? result.exitCode : failing > 0 ? 1 : 0,
-      stdout: result.stdout ?? '',
-      stderr: result.stderr ?? '',
+      stdout,
+      stderr,
       stdoutTruncated: false,
       stderrTruncated: false,
       timedOut: result.timedOut ?? false,

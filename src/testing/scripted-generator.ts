@@ -19,6 +19,12 @@ export interface ScriptedCodeGeneratorOptions {
   latencyMs?: number;
   /** Output tokens reported as progress while "generating". @default 0 (no progress events) */
   progressTokens?: number;
+  /**
+   * Keep every request in `calls`. Turn off for long runs (benchmarks, load tests), where the
+   * retained requests would grow without bound; `callCount` counts either way.
+   * @default true
+   */
+  retainCalls?: boolean;
 }
 
 const DEFAULT_USAGE: Usage = {
@@ -38,7 +44,10 @@ const DEFAULT_USAGE: Usage = {
 export class ScriptedCodeGenerator implements CodeGenerator {
   readonly id: string;
   readonly calls: GenerationRequest[] = [];
+  /** Requests answered so far (also with `retainCalls: false`). */
+  callCount = 0;
   private readonly script: GeneratorScript;
+  private readonly retainCalls: boolean;
   private readonly latencyMs: number;
   private readonly progressTokens: number;
 
@@ -48,11 +57,13 @@ export class ScriptedCodeGenerator implements CodeGenerator {
     this.id = options.id ?? 'scripted';
     this.latencyMs = options.latencyMs ?? 0;
     this.progressTokens = options.progressTokens ?? 0;
+    this.retainCalls = options.retainCalls ?? true;
   }
 
   async generate(request: GenerationRequest, context: GenerationContext): Promise<GenerationResult> {
-    const index = this.calls.length;
-    this.calls.push(request);
+    const index = this.callCount;
+    this.callCount += 1;
+    if (this.retainCalls) this.calls.push(request);
     const step = await this.stepFor(index, request, context);
     const stepDelay = (step.delayMs ?? 0) + this.latencyMs;
     if (stepDelay > 0 || context.signal.aborted) await delay(stepDelay, context.signal);

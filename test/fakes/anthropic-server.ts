@@ -1,5 +1,5 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackServer, readJsonBody, sendJson, writeSseStream } from './sse-server.js';
 
 /**
  * A local stand-in for the Anthropic Messages API, speaking the wire protocol of
@@ -57,16 +57,13 @@ export interface FakeAnthropicServerOptions {
   modelsRejectingForcedToolChoice?: readonly string[];
 }
 
-const MAX_BODY_BYTES = 20 * 1024 * 1024;
-
 export class FakeAnthropicServer {
   readonly requests: RecordedRequest[] = [];
   private readonly queue: ScriptedReply[] = [];
-  private readonly sockets = new Set<Socket>();
   private readonly rejectingForced: ReadonlySet<string>;
 
   private constructor(
-    private readonly server: Server,
+    private readonly server: LoopbackServer,
     readonly url: string,
     private readonly options: FakeAnthropicServerOptions,
   ) {
@@ -75,22 +72,8 @@ export class FakeAnthropicServer {
 
   static async start(options: FakeAnthropicServerOptions): Promise<FakeAnthropicServer> {
     let instance: FakeAnthropicServer | undefined;
-    const server = createServer((request, response) => {
-      instance?.handle(request, response).catch((error: unknown) => {
-        if (!response.headersSent) response.writeHead(500);
-        response.end(String(error));
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const { port } = server.address() as AddressInfo;
-    instance = new FakeAnthropicServer(server, `http://127.0.0.1:${port}`, options);
-    server.on('connection', (socket) => {
-      instance?.sockets.add(socket);
-      socket.on('close', () => instance?.sockets.delete(socket));
-    });
+    const server = await LoopbackServer.start(async (request, response) => instance?.handle(request, response));
+    instance = new FakeAnthropicServer(server, server.origin, options);
     return instance;
   }
 
@@ -110,18 +93,11 @@ export class FakeAnthropicServer {
   }
 
   async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.server.close();
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const raw = await readBody(request);
-    let body: any;
-    try {
-      body = raw.length > 0 ? JSON.parse(raw) : undefined;
-    } catch {
-      body = undefined;
-    }
+    const body = await readJsonBody(request);
     const recorded: RecordedRequest = {
       method: request.method ?? '',
       path: request.url ?? '',
@@ -165,8 +141,10 @@ export class FakeAnthropicServer {
       case 'hang':
         return;
       case 'error':
-        response.writeHead(reply.status, { 'content-type': 'application/json', 'request-id': `req_${this.requests.length}`, ...reply.headers });
-        response.end(JSON.stringify(reply.body ?? { type: 'error', error: { type: 'api_error', message: 'Internal server error' } }));
+        sendJson(response, reply.status, reply.body ?? { type: 'error', error: { type: 'api_error', message: 'Internal server error' } }, {
+          'request-id': `req_${this.requests.length}`,
+          ...reply.headers,
+        });
         return;
       case 'stream':
         return streamEvents(request, response, reply, this.requests.length);
@@ -222,53 +200,16 @@ function countCacheControl(value: unknown): number {
 }
 
 async function streamEvents(request: IncomingMessage, response: ServerResponse, reply: Extract<FakeReply, { kind: 'stream' }>, requestNumber: number): Promise<void> {
-  response.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    'request-id': `req_${requestNumber}`,
-    ...reply.headers,
+  const frames = reply.events.map((event) => `event: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`);
+  await writeSseStream(request, response, frames, {
+    headers: { 'request-id': `req_${requestNumber}`, ...reply.headers },
+    ...(reply.dropAfter !== undefined ? { dropAfter: reply.dropAfter } : {}),
+    ...(reply.hangAfter !== undefined ? { hangAfter: reply.hangAfter } : {}),
   });
-  response.flushHeaders();
-  for (const [index, event] of reply.events.entries()) {
-    if (reply.dropAfter !== undefined && index >= reply.dropAfter) {
-      request.socket.destroy();
-      return;
-    }
-    if (reply.hangAfter !== undefined && index >= reply.hangAfter) return;
-    if (response.destroyed) return;
-    await new Promise<void>((resolve) => response.write(`event: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`, () => resolve()));
-    // Yield so each event goes out in its own chunk, like a real stream.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  if (reply.dropAfter !== undefined && reply.dropAfter >= reply.events.length) {
-    request.socket.destroy();
-    return;
-  }
-  if (reply.hangAfter !== undefined && reply.hangAfter >= reply.events.length) return;
-  response.end();
 }
 
 function sendError(response: ServerResponse, status: number, type: string, message: string, headers: Record<string, string> = {}): void {
-  response.writeHead(status, { 'content-type': 'application/json', 'x-should-retry': 'false', ...headers });
-  response.end(JSON.stringify({ type: 'error', error: { type, message } }));
-}
-
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new Error('request body too large'));
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    request.on('error', reject);
-  });
+  sendJson(response, status, { type: 'error', error: { type, message } }, { 'x-should-retry': 'false', ...headers });
 }
 
 // ---------------------------------------------------------------------------------------------

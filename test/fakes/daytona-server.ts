@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,10 +27,37 @@ export type FakeEndpoint =
   | 'execute'
   | 'upload'
   | 'download'
+  | 'sandbox-snapshot'
+  | 'snapshot-get'
+  | 'snapshot-list'
+  | 'snapshot-delete'
   | 'other-control'
   | 'other-toolbox';
 
-const CONTROL_ENDPOINTS: ReadonlySet<FakeEndpoint> = new Set(['create', 'get', 'list', 'delete', 'proxy-url', 'other-control']);
+const CONTROL_ENDPOINTS: ReadonlySet<FakeEndpoint> = new Set([
+  'create',
+  'get',
+  'list',
+  'delete',
+  'proxy-url',
+  'sandbox-snapshot',
+  'snapshot-get',
+  'snapshot-list',
+  'snapshot-delete',
+  'other-control',
+]);
+
+/** A snapshot as the fake keeps it: a copy of a sandbox's files, and the state the API reports. */
+interface FakeSnapshot {
+  id: string;
+  name: string;
+  state: string;
+  errorReason: string | null;
+  /** GETs still answered with state `pending` before `state` shows (a snapshot being made elsewhere). */
+  pendingPolls: number;
+  root: string;
+  createdAt: string;
+}
 
 export interface FakeFault {
   endpoint: FakeEndpoint;
@@ -75,7 +102,7 @@ interface FakeSandbox {
   env: Record<string, string>;
   createdAt: string;
   root: string;
-  state: 'started' | 'destroyed';
+  state: 'started' | 'snapshotting' | 'destroyed';
   processes: Set<ChildProcess>;
   pending: Set<ServerResponse>;
   body: Record<string, unknown>;
@@ -86,6 +113,7 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024;
 export class FakeDaytonaServer {
   readonly calls: FakeCall[] = [];
   private readonly sandboxes = new Map<string, FakeSandbox>();
+  private readonly snapshotStore = new Map<string, FakeSnapshot>();
   private readonly faults: Array<FakeFault & { remaining: number }> = [];
   private readonly sockets = new Set<Socket>();
   private readonly hung = new Set<ServerResponse>();
@@ -180,6 +208,34 @@ export class FakeDaytonaServer {
     return sandbox.id;
   }
 
+  /** The snapshots that exist (made through the API or seeded). */
+  snapshots(): Array<{ id: string; name: string; state: string }> {
+    return [...this.snapshotStore.values()].map(({ id, name, state }) => ({ id, name, state }));
+  }
+
+  /**
+   * Adds a snapshot as if another process had made (or were making) it: `pendingPolls` GETs see
+   * it `pending` first; `files` are what sandboxes started from it hold.
+   */
+  async seedSnapshot(name: string, options: { state?: string; errorReason?: string; pendingPolls?: number; files?: Record<string, string> } = {}): Promise<void> {
+    const snapshot = await this.addSnapshot(name, undefined);
+    snapshot.state = options.state ?? 'active';
+    snapshot.errorReason = options.errorReason ?? null;
+    snapshot.pendingPolls = options.pendingPolls ?? 0;
+    for (const [path, content] of Object.entries(options.files ?? {})) {
+      await mkdir(dirname(join(snapshot.root, path)), { recursive: true });
+      await writeFile(join(snapshot.root, path), content);
+    }
+  }
+
+  /** Paths of the files a snapshot holds (what sandboxes started from it get). */
+  async snapshotFiles(name: string): Promise<string[]> {
+    const snapshot = this.findSnapshot(name);
+    if (!snapshot) return [];
+    const entries = await readdir(snapshot.root, { recursive: true, withFileTypes: true });
+    return entries.filter((entry) => entry.isFile()).map((entry) => relative(snapshot.root, join(entry.parentPath, entry.name))).sort();
+  }
+
   /** The sandbox's directory, to inspect what commands left behind. */
   sandboxRoot(id: string): string | undefined {
     return this.sandboxes.get(id)?.root;
@@ -238,7 +294,15 @@ export class FakeDaytonaServer {
     await this.dispatch(route, method, url, body, contentType, call, response);
   }
 
-  private route(method: string, path: string): { endpoint: FakeEndpoint; sandboxKey?: string; rest?: string } {
+  private route(method: string, path: string): { endpoint: FakeEndpoint; sandboxKey?: string; rest?: string; snapshotKey?: string } {
+    const snapshots = /^\/api\/snapshots(?:\/([^/]+))?$/.exec(path);
+    if (snapshots) {
+      const key = snapshots[1] === undefined ? undefined : decodeURIComponent(snapshots[1]);
+      if (key === undefined) return { endpoint: method === 'GET' ? 'snapshot-list' : 'other-control' };
+      if (method === 'GET') return { endpoint: 'snapshot-get', snapshotKey: key };
+      if (method === 'DELETE') return { endpoint: 'snapshot-delete', snapshotKey: key };
+      return { endpoint: 'other-control' };
+    }
     const control = /^\/api\/sandbox(?:\/([^/]+))?(\/.*)?$/.exec(path);
     if (control) {
       const key = control[1] === undefined ? undefined : decodeURIComponent(control[1]);
@@ -251,6 +315,7 @@ export class FakeDaytonaServer {
       if (rest === '' && method === 'GET') return { endpoint: 'get', sandboxKey: key };
       if (rest === '' && method === 'DELETE') return { endpoint: 'delete', sandboxKey: key };
       if (rest === '/toolbox-proxy-url' && method === 'GET') return { endpoint: 'proxy-url', sandboxKey: key };
+      if (rest === '/snapshot' && method === 'POST') return { endpoint: 'sandbox-snapshot', sandboxKey: key };
       return { endpoint: 'other-control', sandboxKey: key, rest };
     }
     const toolbox = /^\/toolbox\/([^/]+)(\/.*)$/.exec(path);
@@ -290,7 +355,7 @@ export class FakeDaytonaServer {
   }
 
   private async dispatch(
-    route: { endpoint: FakeEndpoint; sandboxKey?: string; rest?: string },
+    route: { endpoint: FakeEndpoint; sandboxKey?: string; rest?: string; snapshotKey?: string },
     method: string,
     url: URL,
     body: Buffer,
@@ -308,11 +373,20 @@ export class FakeDaytonaServer {
           this.json(response, 409, { message: `Sandbox with name ${name} already exists`, statusCode: 409 });
           return;
         }
+        // A snapshot the fake made or was given starts the sandbox with its files; any other name
+        // stands for a base image the fake does not model (an empty sandbox).
+        const from = typeof parsed.snapshot === 'string' ? this.findSnapshot(parsed.snapshot) : undefined;
+        if (from && from.state !== 'active') {
+          call.outcome = 400;
+          this.json(response, 400, { message: `Snapshot ${from.name} is ${from.state}`, statusCode: 400 });
+          return;
+        }
         const sandbox = await this.createSandbox({
           name,
           labels: (parsed.labels as Record<string, string> | undefined) ?? {},
           env: (parsed.env as Record<string, string> | undefined) ?? {},
         });
+        if (from) await cp(from.root, sandbox.root, { recursive: true });
         sandbox.body = parsed;
         this.json(response, 200, this.dto(sandbox));
         return;
@@ -327,6 +401,55 @@ export class FakeDaytonaServer {
           .filter((sandbox) => before === null || sandbox.createdAt < before)
           .map((sandbox) => this.dto(sandbox));
         this.json(response, 200, { items, total: items.length, page: 1, totalPages: 1, nextCursor: null });
+        return;
+      }
+      case 'sandbox-snapshot': {
+        const parsed = parseJson(body) as Record<string, unknown>;
+        call.body = parsed;
+        const sandbox = this.findSandbox(route.sandboxKey!);
+        if (!sandbox) {
+          call.outcome = 404;
+          this.json(response, 404, { message: `Sandbox ${route.sandboxKey} not found`, statusCode: 404 });
+          return;
+        }
+        // The SDK sends exactly { name } (CreateSandboxSnapshot): anything else is not what it would send.
+        if (Object.keys(parsed).join(',') !== 'name' || typeof parsed.name !== 'string' || parsed.name === '') {
+          call.outcome = 400;
+          this.json(response, 400, { message: `expected {"name": string}, got ${JSON.stringify(parsed)}`, statusCode: 400 });
+          return;
+        }
+        if (this.findSnapshot(parsed.name)) {
+          call.outcome = 409;
+          this.json(response, 409, { message: `Snapshot with name ${parsed.name} already exists`, statusCode: 409 });
+          return;
+        }
+        await this.addSnapshot(parsed.name, sandbox.root);
+        // Like Daytona: the sandbox answers `snapshotting`, and is back to `started` when next looked at.
+        sandbox.state = 'snapshotting';
+        this.json(response, 200, this.dto(sandbox));
+        sandbox.state = 'started';
+        return;
+      }
+      case 'snapshot-get':
+      case 'snapshot-delete': {
+        const snapshot = this.findSnapshot(route.snapshotKey!);
+        if (!snapshot) {
+          call.outcome = 404;
+          this.json(response, 404, { message: `Snapshot ${route.snapshotKey} not found`, statusCode: 404 });
+          return;
+        }
+        if (route.endpoint === 'snapshot-delete') {
+          this.snapshotStore.delete(snapshot.id);
+          void rm(snapshot.root, { recursive: true, force: true }).catch(() => {});
+          response.writeHead(200).end();
+          return;
+        }
+        this.json(response, 200, this.snapshotDto(snapshot));
+        return;
+      }
+      case 'snapshot-list': {
+        const items = [...this.snapshotStore.values()].map((snapshot) => this.snapshotDto(snapshot));
+        this.json(response, 200, { items, total: items.length, page: 1, totalPages: 1 });
         return;
       }
       case 'get':
@@ -393,6 +516,49 @@ export class FakeDaytonaServer {
     };
     this.sandboxes.set(id, sandbox);
     return sandbox;
+  }
+
+  private async addSnapshot(name: string, sourceRoot: string | undefined): Promise<FakeSnapshot> {
+    this.sequence += 1;
+    const id = `snap-${this.sequence}-${randomBytes(3).toString('hex')}`;
+    const root = join(this.tempRoot, id);
+    // Registered before the copy: a second request for the name meanwhile is a conflict, as on Daytona.
+    const snapshot: FakeSnapshot = { id, name, state: 'active', errorReason: null, pendingPolls: 0, root, createdAt: new Date().toISOString() };
+    this.snapshotStore.set(id, snapshot);
+    if (sourceRoot) await cp(sourceRoot, root, { recursive: true });
+    else await mkdir(root, { recursive: true });
+    return snapshot;
+  }
+
+  private findSnapshot(key: string): FakeSnapshot | undefined {
+    return this.snapshotStore.get(key) ?? [...this.snapshotStore.values()].find((snapshot) => snapshot.name === key);
+  }
+
+  /** A SnapshotDto as @daytona/api-client declares it. */
+  private snapshotDto(snapshot: FakeSnapshot): Record<string, unknown> {
+    let state = snapshot.state;
+    if (snapshot.pendingPolls > 0) {
+      snapshot.pendingPolls -= 1;
+      state = 'pending';
+    }
+    return {
+      id: snapshot.id,
+      organizationId: 'org-fake',
+      general: false,
+      name: snapshot.name,
+      state,
+      size: null,
+      entrypoint: null,
+      cpu: 1,
+      gpu: 0,
+      mem: 1,
+      disk: 3,
+      errorReason: snapshot.errorReason,
+      createdAt: snapshot.createdAt,
+      updatedAt: snapshot.createdAt,
+      lastUsedAt: null,
+      sourceSandboxId: null,
+    };
   }
 
   private findSandbox(key: string): FakeSandbox | undefined {

@@ -1,5 +1,5 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackServer, readJsonBody, sendJson, writeSseStream } from './sse-server.js';
 
 /**
  * A local stand-in for the OpenAI chat-completions API as Ollama, vLLM, LM Studio and llama.cpp's
@@ -64,15 +64,12 @@ export interface FakeOpenAIServerOptions {
   requireForcedToolChoice?: boolean;
 }
 
-const MAX_BODY_BYTES = 20 * 1024 * 1024;
-
 export class FakeOpenAIServer {
   readonly requests: RecordedRequest[] = [];
   private readonly queue: ScriptedReply[] = [];
-  private readonly sockets = new Set<Socket>();
 
   private constructor(
-    private readonly server: Server,
+    private readonly server: LoopbackServer,
     /** The base URL to give a provider, ending in `/v1`. */
     readonly baseURL: string,
     private readonly options: FakeOpenAIServerOptions,
@@ -80,22 +77,8 @@ export class FakeOpenAIServer {
 
   static async start(options: FakeOpenAIServerOptions): Promise<FakeOpenAIServer> {
     let instance: FakeOpenAIServer | undefined;
-    const server = createServer((request, response) => {
-      instance?.handle(request, response).catch((error: unknown) => {
-        if (!response.headersSent) response.writeHead(500);
-        response.end(String(error));
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const { port } = server.address() as AddressInfo;
-    instance = new FakeOpenAIServer(server, `http://127.0.0.1:${port}/v1`, options);
-    server.on('connection', (socket) => {
-      instance?.sockets.add(socket);
-      socket.on('close', () => instance?.sockets.delete(socket));
-    });
+    const server = await LoopbackServer.start(async (request, response) => instance?.handle(request, response));
+    instance = new FakeOpenAIServer(server, `${server.origin}/v1`, options);
     return instance;
   }
 
@@ -113,8 +96,7 @@ export class FakeOpenAIServer {
   }
 
   async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.server.close();
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -122,13 +104,7 @@ export class FakeOpenAIServer {
     const closed = new Promise<void>((resolve) => {
       markClosed = resolve;
     });
-    const raw = await readBody(request);
-    let body: any;
-    try {
-      body = raw.length > 0 ? JSON.parse(raw) : undefined;
-    } catch {
-      body = undefined;
-    }
+    const body = await readJsonBody(request);
     const recorded: RecordedRequest = { method: request.method ?? '', path: request.url ?? '', headers: request.headers, body, problems: [], closedEarly: false, closed };
     this.requests.push(recorded);
     response.on('close', () => {
@@ -154,8 +130,7 @@ export class FakeOpenAIServer {
         request.socket.destroy();
         return;
       case 'error':
-        response.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
-        response.end(JSON.stringify(reply.body ?? { error: { message: 'The server had an error', type: 'server_error', code: null } }));
+        sendJson(response, reply.status, reply.body ?? { error: { message: 'The server had an error', type: 'server_error', code: null } }, reply.headers);
         return;
       case 'stream':
         return streamChunks(request, response, reply, body?.stream_options?.include_usage === true);
@@ -201,8 +176,6 @@ function checkShape(request: RecordedRequest, requireForced: boolean): string[] 
 }
 
 async function streamChunks(request: IncomingMessage, response: ServerResponse, reply: Extract<FakeReply, { kind: 'stream' }>, includeUsage: boolean): Promise<void> {
-  response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...reply.headers });
-  response.flushHeaders();
   const placement = reply.usagePlacement ?? 'separate';
   const usage = reply.usage && includeUsage ? usageJson(reply.usage) : null;
   const chunks: unknown[] = reply.chunks.map((chunk) => (chunk && typeof chunk === 'object' && 'choices' in chunk ? { ...chunk, usage: null } : chunk));
@@ -216,18 +189,17 @@ async function streamChunks(request: IncomingMessage, response: ServerResponse, 
     }
   }
   chunks.push('[DONE]');
-  for (const [index, chunk] of chunks.entries()) {
-    if (reply.dropAfter !== undefined && index >= reply.dropAfter) {
-      request.socket.destroy();
-      return;
-    }
-    if (reply.hangAfter !== undefined && index >= reply.hangAfter) return;
-    if (response.destroyed) return;
-    const data = typeof chunk === 'string' ? chunk : JSON.stringify(chunk);
-    await new Promise<void>((resolve) => response.write(`data: ${data}\n\n`, () => resolve()));
-    await new Promise<void>((resolve) => (reply.chunkDelayMs ? setTimeout(resolve, reply.chunkDelayMs) : setImmediate(resolve)));
-  }
-  response.end();
+  const frames = chunks.map((chunk) => `data: ${typeof chunk === 'string' ? chunk : JSON.stringify(chunk)}\n\n`);
+  // As this fake always behaved: a drop or stall counted at or past the last chunk ends the stream normally instead.
+  const before = (count: number | undefined) => (count !== undefined && count < frames.length ? count : undefined);
+  const dropAfter = before(reply.dropAfter);
+  const hangAfter = before(reply.hangAfter);
+  await writeSseStream(request, response, frames, {
+    ...(reply.headers !== undefined ? { headers: reply.headers } : {}),
+    ...(dropAfter !== undefined ? { dropAfter } : {}),
+    ...(hangAfter !== undefined ? { hangAfter } : {}),
+    ...(reply.chunkDelayMs !== undefined ? { frameDelayMs: reply.chunkDelayMs } : {}),
+  });
 }
 
 function usageJson(usage: FakeChatUsage): Record<string, unknown> {
@@ -240,26 +212,7 @@ function usageJson(usage: FakeChatUsage): Record<string, unknown> {
 }
 
 function sendError(response: ServerResponse, status: number, type: string, message: string, code: string | null): void {
-  response.writeHead(status, { 'content-type': 'application/json' });
-  response.end(JSON.stringify({ error: { message, type, param: null, code } }));
-}
-
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new Error('request body too large'));
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    request.on('error', reject);
-  });
+  sendJson(response, status, { error: { message, type, param: null, code } });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -46,3 +46,19 @@ test('PTCAgent drives the generator through a red and a green iteration', async 
   expect(instructions).toContain('assert -1 == 3');
   expect(JSON.stringify(bundle)).not.toContain(API_KEY);
 });
+
+test('plan.candidates: each request says which candidate it writes; the cached plan part is the same for all', async () => {
+  server.enqueue({ kind: 'stream', events: writeFilesStream(GOOD_FILES) }, { kind: 'stream', events: writeFilesStream(GOOD_FILES) });
+  const runner = new FakeSandboxRunner({
+    results: { report: junitXml([{ name: 'test_add', suite: 'tests.test_calculator' }, { name: 'test_add_acceptance', suite: 'tests.test_acceptance' }]) },
+  });
+  const agent = new PTCAgent({ generator: new AnthropicCodeGenerator({ apiKey: API_KEY, baseURL: server.url, model: 'claude-sonnet-5' }), runner, cache: false });
+  const bundle = await agent.execute({ ...makePlan(), candidates: 2 });
+  expect(bundle.status).toBe('success');
+  expect(server.problems).toEqual([]);
+  expect(server.requests).toHaveLength(2);
+  const texts = server.requests.map((request) => request.body.messages[0].content[1].text as string);
+  expect(texts.map((text) => /Candidate (\d) of 2/.exec(text)?.[1]).sort()).toEqual(['1', '2']);
+  expect(server.requests[0]?.body.messages[0].content[0]).toEqual(server.requests[1]?.body.messages[0].content[0]);
+  expect(bundle.candidates).toHaveLength(2);
+});

@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 describe('DaytonaSandboxRunner against the fake Daytona server', () => {
-  sandboxRunnerConformance(test, () => runner, { caseTimeoutMs: 30_000, name: 'Daytona conformance' });
+  sandboxRunnerConformance(test, () => runner, { caseTimeoutMs: 30_000, name: 'Daytona conformance', outputCallback: 'at-end' });
 
   test('runs real pytest through the shared preset and JUnit parser, one sandbox for every iteration', async () => {
     fake.reset();

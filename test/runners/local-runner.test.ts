@@ -12,11 +12,11 @@ const scratch = mkdtempSync(join(tmpdir(), 'ptc-local-runner-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('LocalSandboxRunner conformance, isolation none', () => {
-  sandboxRunnerConformance(test, () => quietRunner({ isolation: 'none' }).runner, { name: 'conformance (none)' });
+  sandboxRunnerConformance(test, () => quietRunner({ isolation: 'none' }).runner, { name: 'conformance (none)', outputCallback: 'live' });
 });
 
 describe.skipIf(SKIP_BWRAP)(`LocalSandboxRunner conformance, isolation bwrap${SKIP_BWRAP ? ' (SKIPPED: bwrap missing)' : ''}`, () => {
-  sandboxRunnerConformance(test, () => quietRunner({ isolation: 'bwrap' }).runner, { name: 'conformance (bwrap)' });
+  sandboxRunnerConformance(test, () => quietRunner({ isolation: 'bwrap' }).runner, { name: 'conformance (bwrap)', outputCallback: 'live' });
 });
 
 describe('options are validated once, in the constructor', () => {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
-import type { CommandResult } from '../../contracts/sandbox-runner.js';
+import { StringDecoder } from 'node:string_decoder';
+import type { CommandResult, OutputStream } from '../../contracts/sandbox-runner.js';
 import { abortReason } from '../../internal/async.js';
 
 /**
@@ -68,7 +69,11 @@ export interface RunProcessOptions {
   readonly signalAsExitCode?: boolean;
   /** Extra cleanup that must also reach processes outside the process group (a pids cgroup). */
   readonly killAll?: () => Promise<void>;
+  /** Receives the output as it arrives (see `RunOptions.onOutput`). */
+  readonly onOutput?: OutputListener;
 }
+
+export type OutputListener = (stream: OutputStream, chunk: string) => void;
 
 // After the main process exits, how long a grandchild holding stdout open may delay the result.
 const DRAIN_GRACE_MS = 1_000;
@@ -95,7 +100,7 @@ function killGroup(pid: number | undefined): void {
 export function runProcess(argv: readonly string[], options: RunProcessOptions): Promise<CommandResult> {
   if (options.signal.aborted) return Promise.reject(abortReason(options.signal));
   if (argv[0] === undefined) return Promise.reject(new TypeError('runProcess: empty argv'));
-  return launchProcess(argv, options).arm(options.timeoutMs, options.signal);
+  return launchProcess(argv, options).arm(options.timeoutMs, options.signal, options.onOutput);
 }
 
 export interface LaunchOptions {
@@ -126,8 +131,12 @@ export interface LaunchedProcess {
   outputBytes(): number;
   /** Kills the whole group (and `killAll`); the result, if armed, settles as for a timeout-free exit. */
   kill(): void;
-  /** Starts the clock: resolves with the result, rejects on abort. Once only. */
-  arm(timeoutMs: number, signal: AbortSignal): Promise<CommandResult>;
+  /**
+   * Starts the clock: resolves with the result, rejects on abort. Once only. `onOutput` hears the
+   * output written from now on (a standby that spoke before is refused anyway), never after the
+   * promise settles.
+   */
+  arm(timeoutMs: number, signal: AbortSignal, onOutput?: OutputListener): Promise<CommandResult>;
 }
 
 export function launchProcess(argv: readonly string[], options: LaunchOptions): LaunchedProcess {
@@ -147,6 +156,16 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
   let timer: NodeJS.Timeout | undefined;
   let graceTimer: NodeJS.Timeout | undefined;
   let written = 0;
+  let listener: { onOutput: OutputListener; stdout: StringDecoder; stderr: StringDecoder } | undefined;
+  /** Hands a chunk to the listener; a listener that throws loses its chunk, never the command. */
+  const tell = (stream: OutputStream, text: string) => {
+    if (!listener || text === '') return;
+    try {
+      listener.onOutput(stream, text);
+    } catch {
+      // Ignored: the listener's problem (the contract says so).
+    }
+  };
 
   const child = spawn(command, args, {
     cwd: options.cwd,
@@ -160,10 +179,12 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
   child.stdout!.on('data', (chunk: Buffer) => {
     written += chunk.length;
     stdout.push(chunk);
+    if (listener) tell('stdout', listener.stdout.write(chunk));
   });
   child.stderr!.on('data', (chunk: Buffer) => {
     written += chunk.length;
     stderr.push(chunk);
+    if (listener) tell('stderr', listener.stderr.write(chunk));
   });
 
   const killEverything = () => {
@@ -186,6 +207,12 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
     child.stderr!.destroy();
     control?.destroy();
     killEverything();
+    if (listener) {
+      // The last bytes of a character cut by the end of the stream, then silence.
+      tell('stdout', listener.stdout.end());
+      tell('stderr', listener.stderr.end());
+      listener = undefined;
+    }
     if (aborted) {
       armed.reject(abortReason(armed.signal));
       return;
@@ -201,10 +228,16 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
     });
   };
 
+  /** Our own explanation, added to stderr as the process's output is. */
+  const noteOnStderr = (text: string) => {
+    stderr.push(Buffer.from(text));
+    tell('stderr', text);
+  };
+
   child.on('error', (error: NodeJS.ErrnoException) => {
     // spawn failed (ENOENT, EACCES): a result like a shell's "command not found", not a throw.
     exitCode = error.code === 'ENOENT' ? 127 : 126;
-    stderr.push(Buffer.from(`cannot run ${command}: ${error.code ?? error.message}\n`));
+    noteOnStderr(`cannot run ${command}: ${error.code ?? error.message}\n`);
     exited = true;
     closed = true;
     finish();
@@ -214,7 +247,7 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
     exitSignal = signal;
     exited = true;
     const killedBy = signal ?? (options.signalAsExitCode && code !== null ? SIGNAL_BY_EXIT_CODE[code] : undefined);
-    if (killedBy && !timedOut && !aborted) stderr.push(Buffer.from(`\n[the process was killed by ${killedBy}${SIGNAL_HINTS[killedBy] ?? ''}]\n`));
+    if (killedBy && !timedOut && !aborted) noteOnStderr(`\n[the process was killed by ${killedBy}${SIGNAL_HINTS[killedBy] ?? ''}]\n`);
     // Kill leftovers now, so a background process cannot keep the pipes open for long.
     killEverything();
     if (!armed) return;
@@ -236,10 +269,11 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
     },
     outputBytes: () => written,
     kill: killEverything,
-    arm(timeoutMs, signal) {
+    arm(timeoutMs, signal, onOutput) {
       if (armed) return Promise.reject(new Error('launchProcess: armed twice'));
       return new Promise<CommandResult>((resolve, reject) => {
         armed = { signal, resolve, reject };
+        if (onOutput) listener = { onOutput, stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
         started = performance.now();
         if (signal.aborted) {
           onAbort();

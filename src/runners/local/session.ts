@@ -16,6 +16,8 @@ export interface ExecuteOptions {
   readonly signal: AbortSignal;
   readonly jail: { workspace: string; readOnlyPaths: readonly string[]; writablePaths: readonly string[]; network: boolean } | undefined;
   readonly limits: ResourceLimits | undefined;
+  /** Receives the output as it arrives (see `RunOptions.onOutput`). */
+  readonly onOutput?: RunOptions['onOutput'];
 }
 
 /** What a session gets from the runner that opened it. */
@@ -104,6 +106,7 @@ export class LocalSandboxSession implements SandboxSession {
           signal,
           jail: this.setup.jailed ? { workspace: root, readOnlyPaths: this.setup.readOnlyPaths, writablePaths: [], network: false } : undefined,
           limits: this.setup.limits,
+          ...(options.onOutput ? { onOutput: options.onOutput } : {}),
         });
       } finally {
         // The next run's standby loads while this run's result is read and the model writes.
@@ -169,7 +172,15 @@ export class LocalSandboxSession implements SandboxSession {
     const standby = await taken;
     if (!standby) return undefined;
     try {
-      const result = await standby.run({ argv, args, cwd: this.setup.workspace.root, files: syncedPaths, timeoutMs: options.timeoutMs, signal });
+      const result = await standby.run({
+        argv,
+        args,
+        cwd: this.setup.workspace.root,
+        files: syncedPaths,
+        timeoutMs: options.timeoutMs,
+        signal,
+        ...(options.onOutput ? { onOutput: options.onOutput } : {}),
+      });
       if (result) {
         this.warmRuns += 1;
         return result;

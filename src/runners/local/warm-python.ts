@@ -1,5 +1,5 @@
 import type { CommandResult } from '../../contracts/sandbox-runner.js';
-import type { LaunchedProcess } from './process.js';
+import type { LaunchedProcess, OutputListener } from './process.js';
 
 /**
  * Warm pytest runs (`warmPython`): a single-use standby interpreter per session, started in the
@@ -98,6 +98,8 @@ export interface WarmRequest {
   readonly files: Iterable<string>;
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
+  /** Receives the run's output as it arrives (see `RunOptions.onOutput`). */
+  readonly onOutput?: OutputListener;
 }
 
 /** How long a run waits for its standby to finish loading pytest before it goes cold. */
@@ -182,7 +184,7 @@ export class PythonStandby {
     if (!(await waitFor(this.acknowledged, ACK_WAIT_MS, request.signal))) return this.discard();
     this.started = true;
     try {
-      const result = await process.arm(request.timeoutMs, request.signal);
+      const result = await process.arm(request.timeoutMs, request.signal, request.onOutput);
       // Killed by a SIGKILL that is not the timeout's: something outside the run ended it (seen,
       // rarely, under heavy load, with tests already passed). A cold run of the same files decides.
       if (result.exitCode === null && !result.timedOut && process.exitSignal === 'SIGKILL') return undefined;

@@ -16,6 +16,13 @@ export interface SandboxRunnerConformanceOptions {
   caseTimeoutMs?: number;
   /** Prefix of every case name. @default 'SandboxRunner conformance' */
   name?: string;
+  /**
+   * Checks `RunOptions.onOutput` (needs `executesCommands`): `'live'` for a runner that streams
+   * (output written a second apart arrives in separate calls), `'at-end'` for one that delivers
+   * when the command ends. Both must deliver exactly the result's output, nothing after `run`
+   * settles, and survive a listener that throws. @default undefined (not checked)
+   */
+  outputCallback?: 'live' | 'at-end';
 }
 
 /**
@@ -207,6 +214,52 @@ export function sandboxRunnerConformance(
       else process.env[secretName] = previous;
     }
   }, timeoutMs);
+
+  if (options.outputCallback) {
+    const live = options.outputCallback === 'live';
+    test(`${prefix}: onOutput hears exactly the command's output${live ? ', as it arrives' : ''}, and nothing after run settles`, async () => {
+      await withSession(async (session) => {
+        const heard: Array<{ stream: string; chunk: string; settled: boolean }> = [];
+        let settled = false;
+        const result = await session.run(['sh', '-c', 'echo first; sleep 1; echo second >&2; sleep 1; echo third'], {
+          timeoutMs: 20_000,
+          signal: signal(),
+          onOutput: (stream, chunk) => heard.push({ stream, chunk, settled }),
+        });
+        settled = true;
+        // Anything still buffered somewhere would show up now.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        assert.equal(result.exitCode, 0, result.stderr);
+        for (const call of heard) {
+          assert.ok(call.stream === 'stdout' || call.stream === 'stderr', `unknown stream ${call.stream}`);
+          assert.equal(typeof call.chunk, 'string');
+          assert.equal(call.settled, false, 'onOutput was called after run settled');
+        }
+        const joined = (stream: string) => heard.filter((call) => call.stream === stream).map((call) => call.chunk).join('');
+        assert.equal(joined('stdout'), result.stdout);
+        assert.equal(joined('stderr'), result.stderr);
+        if (live) {
+          const stdoutCalls = heard.filter((call) => call.stream === 'stdout');
+          assert.ok(stdoutCalls.length >= 2, 'output written a second apart arrived in one call: the runner does not stream');
+          assert.doesNotMatch(stdoutCalls[0]!.chunk, /third/);
+        }
+      });
+    }, timeoutMs);
+
+    test(`${prefix}: a listener that throws costs its chunks, not the run`, async () => {
+      await withSession(async (session) => {
+        const result = await session.run(['sh', '-c', 'echo out; echo err >&2; exit 4'], {
+          timeoutMs: 20_000,
+          signal: signal(),
+          onOutput: () => {
+            throw new Error('listener failure');
+          },
+        });
+        assert.equal(result.exitCode, 4);
+        assert.match(result.stdout, /out/);
+      });
+    }, timeoutMs);
+  }
 
   test(`${prefix}: an aborted run settles promptly and the session still closes`, async () => {
     await withSession(async (session) => {
