@@ -24,7 +24,7 @@ import {
   processLimit,
   type ResourceLimits,
 } from './local/isolation.js';
-import { launchProcess } from './local/process.js';
+import { KILL_GRACE_MS, launchProcess } from './local/process.js';
 import { type StandbyHandle, WARM_PYTHON_BOOTSTRAP, WARM_PYTHON_FLAGS } from './local/warm-python.js';
 import {
   FALLBACK_PATH,
@@ -477,6 +477,8 @@ export class LocalSandboxRunner implements SandboxRunner {
         dispose: () =>
           (disposed ??= (async () => {
             child.kill();
+            // Gone, not just signalled: a standby killed at close must not be listed afterwards.
+            await child.waitForExit(KILL_GRACE_MS);
             await activeCgroup?.dispose();
           })()),
       };

@@ -124,6 +124,8 @@ export interface LaunchOptions {
  */
 export interface LaunchedProcess {
   readonly control: Duplex | undefined;
+  /** The group leader's process id (undefined when it could not be spawned). */
+  readonly pid: number | undefined;
   /** True once the process exited or could not be spawned. */
   readonly exited: boolean;
   /** The signal that ended the process itself (not a jailed command's, which bwrap turns into an exit code). */
@@ -131,6 +133,12 @@ export interface LaunchedProcess {
   outputBytes(): number;
   /** Kills the whole group (and `killAll`); the result, if armed, settles as for a timeout-free exit. */
   kill(): void;
+  /**
+   * Resolves once the process has exited (and been reaped), or after `timeoutMs`. A process sent
+   * SIGKILL is still listed by the system until the kernel has ended it, which on a loaded
+   * machine can take a while: what disposes of a process waits for this before it says "gone".
+   */
+  waitForExit(timeoutMs: number): Promise<void>;
   /**
    * Starts the clock: resolves with the result, rejects on abort. Once only. `onOutput` hears the
    * output written from now on (a standby that spoke before is refused anyway), never after the
@@ -174,6 +182,11 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
     stdio: options.controlChannel ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
   });
   const control = options.controlChannel ? (child.stdio[3] as Duplex) : undefined;
+  // 'exit' comes after the child was reaped; 'error' when it never ran.
+  const exitedPromise = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  });
   // EPIPE/ECONNRESET when the child is gone: the caller sees it as a standby that never answered.
   control?.on('error', () => {});
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -261,6 +274,7 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
 
   return {
     control,
+    pid: child.pid,
     get exited() {
       return exited;
     },
@@ -269,6 +283,11 @@ export function launchProcess(argv: readonly string[], options: LaunchOptions): 
     },
     outputBytes: () => written,
     kill: killEverything,
+    waitForExit(timeoutMs) {
+      if (exited) return Promise.resolve();
+      let waitTimer: NodeJS.Timeout | undefined;
+      return Promise.race([exitedPromise, new Promise<void>((resolve) => (waitTimer = setTimeout(resolve, timeoutMs)))]).finally(() => clearTimeout(waitTimer));
+    },
     arm(timeoutMs, signal, onOutput) {
       if (armed) return Promise.reject(new Error('launchProcess: armed twice'));
       return new Promise<CommandResult>((resolve, reject) => {
