@@ -5,7 +5,7 @@ import type { SandboxRunner } from './contracts/sandbox-runner.js';
 import { DefaultCache, DefaultRunner } from './defaults.js';
 import type { Language } from './plan.js';
 import { DEFAULT_TEST_PRESETS, TestPresetSchema, type TestPreset } from './reports/presets.js';
-import { durationMs, nonNegativeInteger, positiveInteger, rejectUnknownKeys } from './internal/validate.js';
+import { durationMs, integerAtLeast, nonNegativeInteger, positiveInteger, rejectUnknownKeys } from './internal/validate.js';
 import { LANGUAGES } from './plan.js';
 
 export interface FileLimitOptions {
@@ -155,17 +155,12 @@ export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
     testOutput: {
       // 0 forwards each chunk as it comes (still one timer tick later).
       throttleMs: durationMs('testOutput.throttleMs', testOutput.throttleMs, 100, 0),
-      maxCharsPerEvent: atLeast(100, 'testOutput.maxCharsPerEvent', positiveInteger('testOutput.maxCharsPerEvent', testOutput.maxCharsPerEvent, 16_384)),
+      maxCharsPerEvent: integerAtLeast('testOutput.maxCharsPerEvent', testOutput.maxCharsPerEvent, 16_384, 100),
       maxCharsPerRun: nonNegativeInteger('testOutput.maxCharsPerRun', testOutput.maxCharsPerRun, 1_000_000),
     },
   };
 }
 
-/** `value`, refused below `minimum` (where a limit stops making sense). */
-function atLeast(minimum: number, name: string, value: number): number {
-  if (value < minimum) throw new TypeError(`${name} must be at least ${minimum}, got ${value}`);
-  return value;
-}
 
 /** Built-in presets with `overrides` over them, each override checked in full (it is data from a user). */
 function resolveTestPresets(overrides: PTCAgentOptions['testPresets']): Record<Language, TestPreset> {

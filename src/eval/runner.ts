@@ -12,6 +12,7 @@ import { runHeldOutTest } from './held-out.js';
 import { EVAL_MODES, problemToPlan, type EvalMode } from './problem-plan.js';
 import { EVAL_REPORT_FORMAT, summarize, type EvalConfig, type EvalReport, type EvalRow } from './report.js';
 import { selectProblems, type EvalProblem, type ProblemSelection, type Suite } from './suite.js';
+import { positiveInteger } from '../internal/validate.js';
 
 export interface EvalBudget {
   /** Token ceiling of one problem's run (the plan's `budget.maxTokens`). */
@@ -79,11 +80,6 @@ export class EvalResumeError extends Error {
   }
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
-  return value;
-}
 
 function positiveNumber(name: string, value: number | undefined): number | undefined {
   if (value === undefined) return undefined;

@@ -1,21 +1,34 @@
 /** setTimeout's limit: a larger delay fires at once (with a TimeoutOverflowWarning), not later. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
-/** An option that must be a positive safe integer; `undefined` takes the default. */
-export function positiveInteger(name: string, value: unknown, fallback: number): number {
+/**
+ * An option that must be a safe integer of at least `minimum`; `undefined` takes the default. The
+ * one validator of every count and size option in the tree (`positiveInteger` and
+ * `nonNegativeInteger` are its two common cases).
+ */
+export function integerAtLeast(name: string, value: unknown, fallback: number, minimum: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
+    const kind = minimum === 1 ? 'a positive integer' : minimum === 0 ? 'a non-negative integer' : `an integer ≥ ${minimum}`;
+    throw new TypeError(`${name} must be ${kind}, got ${String(value)}`);
   }
   return value;
 }
 
+/** An option that must be a positive safe integer; `undefined` takes the default. */
+export function positiveInteger(name: string, value: unknown, fallback: number): number {
+  return integerAtLeast(name, value, fallback, 1);
+}
+
 /** An option that must be a non-negative safe integer (counts such as retries); `undefined` takes the default. */
 export function nonNegativeInteger(name: string, value: unknown, fallback: number): number {
+  return integerAtLeast(name, value, fallback, 0);
+}
+
+/** An option that must be `true` or `false`; `undefined` takes the default. */
+export function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new TypeError(`${name} must be a non-negative integer, got ${String(value)}`);
-  }
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${String(value)}`);
   return value;
 }
 

@@ -33,7 +33,7 @@ import { PTCTimeoutError, SandboxError } from '../errors.js';
 import { abortReason, raceAbort, throwIfAborted, withTimeout } from '../internal/async.js';
 import { normalizeRelativePath } from '../internal/paths.js';
 import { Redactor } from '../internal/redact.js';
-import { durationMs, rejectUnknownKeys } from '../internal/validate.js';
+import { booleanOption, durationMs, integerAtLeast, rejectUnknownKeys } from '../internal/validate.js';
 import { isConflict, isConnectionError, isNotFound, isTransient, statusOf } from './daytona/errors.js';
 import { tail } from '../internal/text.js';
 import type { Language } from '../plan.js';
@@ -154,17 +154,6 @@ function defaultInstallCommand(language: Language, dependencies: readonly string
   return ['npm', 'install', '--no-audit', '--no-fund', '--loglevel=error', ...dependencies];
 }
 
-function booleanOption(name: string, value: boolean | undefined, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new TypeError(`DaytonaSandboxRunner: ${name} must be a boolean, got ${String(value)}`);
-  return value;
-}
-
-function integerOption(name: string, value: number | undefined, fallback: number, minimum: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < minimum) throw new TypeError(`DaytonaSandboxRunner: ${name} must be an integer ≥ ${minimum}, got ${String(value)}`);
-  return value;
-}
 
 
 /** A label value Daytona accepts whatever the execution id looks like. */
@@ -250,8 +239,8 @@ export class DaytonaSandboxRunner implements SandboxRunner {
       snapshot: options.snapshot,
       image: options.image,
       resources: options.resources,
-      autoStopIntervalMinutes: integerOption('autoStopIntervalMinutes', options.autoStopIntervalMinutes, 15, 0),
-      autoDeleteIntervalMinutes: integerOption('autoDeleteIntervalMinutes', options.autoDeleteIntervalMinutes, 0, -1),
+      autoStopIntervalMinutes: integerAtLeast('DaytonaSandboxRunner: autoStopIntervalMinutes', options.autoStopIntervalMinutes, 15, 0),
+      autoDeleteIntervalMinutes: integerAtLeast('DaytonaSandboxRunner: autoDeleteIntervalMinutes', options.autoDeleteIntervalMinutes, 0, -1),
       labels,
       sandboxParams: { ...options.sandboxParams },
       createTimeoutMs: durationMs('DaytonaSandboxRunner: createTimeoutMs', options.createTimeoutMs, 120_000),
@@ -259,16 +248,16 @@ export class DaytonaSandboxRunner implements SandboxRunner {
       requestTimeoutMs,
       installTimeoutMs: durationMs('DaytonaSandboxRunner: installTimeoutMs', options.installTimeoutMs, 300_000),
       commandGraceMs: durationMs('DaytonaSandboxRunner: commandGraceMs', options.commandGraceMs, 10_000, 0),
-      retries: integerOption('retries', options.retries, 2, 0),
+      retries: integerAtLeast('DaytonaSandboxRunner: retries', options.retries, 2, 0),
       retryDelayMs: durationMs('DaytonaSandboxRunner: retryDelayMs', options.retryDelayMs, 250, 0),
       workspaceDir,
       outputDir: '.ptc-agent-output',
-      maxOutputBytes: integerOption('maxOutputBytes', options.maxOutputBytes, 1_048_576, 64),
-      maxReadBytes: integerOption('maxReadBytes', options.maxReadBytes, 10_485_760, 1),
+      maxOutputBytes: integerAtLeast('DaytonaSandboxRunner: maxOutputBytes', options.maxOutputBytes, 1_048_576, 64),
+      maxReadBytes: integerAtLeast('DaytonaSandboxRunner: maxReadBytes', options.maxReadBytes, 10_485_760, 1),
       extraDependencies: { ...options.extraDependencies },
       installCommand: options.installCommand ?? defaultInstallCommand,
       warn: options.onWarning ?? ((message) => process.emitWarning(message, { code: 'PTC_DAYTONA' })),
-      dependencySnapshots: booleanOption('dependencySnapshots', options.dependencySnapshots, true),
+      dependencySnapshots: booleanOption('DaytonaSandboxRunner: dependencySnapshots', options.dependencySnapshots, true),
       snapshotTimeoutMs: durationMs('DaytonaSandboxRunner: snapshotTimeoutMs', options.snapshotTimeoutMs, 300_000),
     };
     this.injectedClient = options.client;
