@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { booleanOption, integerAtLeast, nonNegativeInteger, positiveInteger } from '../../src/internal/validate.js';
 import { DaytonaSandboxRunner } from '../../src/runners/daytona.js';
+import { LocalSandboxRunner } from '../../src/runners/local.js';
 import { PTCAgent } from '../../src/agent.js';
 import { FakeSandboxRunner, ScriptedCodeGenerator } from '../../src/testing/index.js';
 
@@ -25,6 +26,7 @@ describe('option validators', () => {
     expect(() => new DaytonaSandboxRunner({ apiKey: 'k', retries: -1 })).toThrow('DaytonaSandboxRunner: retries must be a non-negative integer, got -1');
     expect(() => new DaytonaSandboxRunner({ apiKey: 'k', maxOutputBytes: 10 })).toThrow('DaytonaSandboxRunner: maxOutputBytes must be an integer ≥ 64, got 10');
     expect(() => new DaytonaSandboxRunner({ apiKey: 'k', dependencySnapshots: 'no' as never })).toThrow('DaytonaSandboxRunner: dependencySnapshots must be a boolean, got no');
+    expect(() => new LocalSandboxRunner({ warmPython: 'yes' as never })).toThrow('LocalSandboxRunner: options.warmPython must be a boolean, got yes');
     const parts = { generator: new ScriptedCodeGenerator({ files: [] }), runner: new FakeSandboxRunner() };
     expect(() => new PTCAgent({ ...parts, testOutput: { maxCharsPerEvent: 99 } })).toThrow('testOutput.maxCharsPerEvent must be an integer ≥ 100, got 99');
   });

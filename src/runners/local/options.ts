@@ -1,5 +1,5 @@
 import { tmpdir } from 'node:os';
-import { durationMs, positiveInteger, rejectUnknownKeys } from '../../internal/validate.js';
+import { booleanOption, durationMs, positiveInteger, rejectUnknownKeys } from '../../internal/validate.js';
 import { defaultCacheDirectory } from './dependencies.js';
 import type { ResourceLimits } from './isolation.js';
 
@@ -82,8 +82,8 @@ export interface LocalSandboxRunnerOptions {
    * dead or not answering, runs cold as before (one killed during its run from outside, by a
    * SIGKILL that is not the timeout's, runs again cold from the synced files). The preset's
    * hardened acceptance invocation (`-s`, `PYTHONSAFEPATH`) is always cold, so the verdict never
-   * comes from a standby. `false`
-   * runs every command cold and starts no standby (one interpreter fewer per session).
+   * comes from a standby. `false` runs every command cold and starts no standby (one interpreter
+   * fewer per session).
    * @default true
    */
   warmPython?: boolean;
@@ -145,13 +145,6 @@ export function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedLoca
     throw new TypeError('LocalSandboxRunner: options.readOnlyPaths must be absolute paths');
   }
   if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new TypeError('LocalSandboxRunner: options.onWarning must be a function');
-  if (options.inheritPackageManagerConfig !== undefined && typeof options.inheritPackageManagerConfig !== 'boolean') {
-    throw new TypeError('LocalSandboxRunner: options.inheritPackageManagerConfig must be a boolean');
-  }
-  if (options.warmPython !== undefined && typeof options.warmPython !== 'boolean') throw new TypeError('LocalSandboxRunner: options.warmPython must be a boolean');
-  if (options.requireTypeScriptLoader !== undefined && typeof options.requireTypeScriptLoader !== 'boolean') {
-    throw new TypeError('LocalSandboxRunner: options.requireTypeScriptLoader must be a boolean');
-  }
   return {
     isolation,
     workspaceRoot: nonEmptyString(options.workspaceRoot, 'workspaceRoot', tmpdir()),
@@ -169,13 +162,13 @@ export function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedLoca
     path: nonEmptyString(options.path, 'path', process.env.PATH || '/usr/local/bin:/usr/bin:/bin'),
     locale: nonEmptyString(options.locale, 'locale', 'C.UTF-8'),
     readOnlyPaths: [...readOnlyPaths],
-    inheritPackageManagerConfig: options.inheritPackageManagerConfig ?? true,
+    inheritPackageManagerConfig: booleanOption(`${PREFIX}inheritPackageManagerConfig`, options.inheritPackageManagerConfig, true),
     installEnv: environment(options.installEnv, 'installEnv'),
-    requireTypeScriptLoader: options.requireTypeScriptLoader ?? true,
+    requireTypeScriptLoader: booleanOption(`${PREFIX}requireTypeScriptLoader`, options.requireTypeScriptLoader, true),
     bwrapPath: nonEmptyString(options.bwrapPath, 'bwrapPath', 'bwrap'),
     prlimitPath: nonEmptyString(options.prlimitPath, 'prlimitPath', 'prlimit'),
     onWarning: options.onWarning ?? ((message) => process.emitWarning(message, { code: 'PTC_LOCAL_RUNNER' })),
-    warmPython: options.warmPython ?? true,
+    warmPython: booleanOption(`${PREFIX}warmPython`, options.warmPython, true),
   };
 }
 
