@@ -32,7 +32,7 @@ export interface PTCAgentOptions {
   generator: CodeGenerator;
   /** Runs the tests. @default new LocalSandboxRunner() (isolation 'auto') */
   runner?: SandboxRunner;
-  /** Where bundles are stored between runs; `false` turns caching off. @default new KeyvCache() (in memory) */
+  /** Where bundles are stored between runs; `false` turns caching off. @default new LruCache() (in this process, at most 64 MiB) */
   cache?: Cache | false;
   /** Runs executing at once; the rest wait in a FIFO queue. @default 10 */
   maxConcurrent?: number;

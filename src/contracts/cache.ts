@@ -5,8 +5,8 @@ export interface CacheCallOptions {
 }
 
 /**
- * Stores bundles by key. Implementations: `KeyvCache` (memory by default, Redis, any Keyv store),
- * `MemoryCache` (`ptc-agent/testing`), or your own.
+ * Stores bundles by key. Implementations: `LruCache` (in process; the agent's default),
+ * `KeyvCache` (memory, Redis, any Keyv store), `MemoryCache` (`ptc-agent/testing`), or your own.
  *
  * The agent treats the cache as unreliable: every call is bounded by a timeout, a thrown error or
  * a value that fails the bundle schema becomes a warning and a miss, never a failed run.
