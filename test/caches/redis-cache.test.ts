@@ -1,19 +1,16 @@
 import { defaultSerialize } from '@keyv/serialize';
 import { createClient, type RedisClientType } from '@keyv/redis';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CacheWarning } from '../../src/caches/keyv.js';
 import { createRedisCache, type RedisCache } from '../../src/caches/redis.js';
 import { CACHE_FORMAT_VERSION } from '../../src/cache-key.js';
 import { PTCError } from '../../src/errors.js';
 import { cacheConformance, sampleBundle } from '../../src/testing/conformance/cache.js';
-import { freePort, RedisServer, redisSkipReason } from '../helpers/redis-server.js';
+import { freePort, RedisServer, redisSkipReason, runScriptInChild } from '../helpers/redis-server.js';
 
 const signal = () => new AbortController().signal;
 const skipped = redisSkipReason === undefined ? '' : ` (SKIPPED: ${redisSkipReason})`;
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Collects warnings; `text()` is everything reported, for "no secret anywhere" checks. */
 function warningLog() {
@@ -260,11 +257,7 @@ describe.skipIf(redisSkipReason !== undefined)(`RedisCache faults${skipped}`, ()
       await new Promise((resolve) => setImmediate(resolve));
       console.log('timers left: ' + process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length);
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { output, code } = await runScriptInChild(script);
     // @keyv/redis's own connectionTimeout timer is not unref'd (keyv #2070): none may be left.
     expect(output).toContain('timers left: 0');
     expect(code).toBe(0);

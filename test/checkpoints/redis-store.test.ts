@@ -1,7 +1,5 @@
 import { createClient, type RedisClientType } from '@keyv/redis';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createRedisCheckpointStore, type CheckpointStoreWarning, type RedisCheckpointStore } from '../../src/caches/redis.js';
 import type { CheckpointState } from '../../src/checkpoint-state.js';
@@ -9,11 +7,10 @@ import { PTCError } from '../../src/errors.js';
 import { PTCAgent } from '../../src/index.js';
 import { FakeSandboxRunner, ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { BUGGY, FIXED, PLAN, expectValidBundle, judgeCalc } from '../helpers.js';
-import { freePort, RedisServer, redisSkipReason } from '../helpers/redis-server.js';
+import { freePort, RedisServer, redisSkipReason, runScriptInChild } from '../helpers/redis-server.js';
 
 const signal = () => new AbortController().signal;
 const skipped = redisSkipReason === undefined ? '' : ` (SKIPPED: ${redisSkipReason})`;
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The store does not read what it keeps: any JSON stands in for a run's state here. */
 function sampleState(label: string): CheckpointState {
@@ -249,11 +246,7 @@ describe.skipIf(redisSkipReason !== undefined)(`RedisCheckpointStore faults${ski
       await new Promise((resolve) => setImmediate(resolve));
       console.log('timers left: ' + process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length);
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { output, code } = await runScriptInChild(script);
     expect(output).toContain('timers left: 0');
     expect(code).toBe(0);
   }, 30_000);

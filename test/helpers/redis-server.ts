@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { delimiter, join } from 'node:path';
 
 /**
@@ -190,4 +191,19 @@ export class RedisServer {
     await exited;
     clearTimeout(escalate);
   }
+}
+
+/**
+ * Runs `script` (an ES module, imports relative to the repository root) in a child process and
+ * returns what it printed and its exit code: for checking that a store leaves nothing (timer,
+ * socket) that keeps a process alive after `disconnect()`.
+ */
+export async function runScriptInChild(script: string): Promise<{ output: string; code: number | null }> {
+  const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repositoryRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { output, code };
 }
