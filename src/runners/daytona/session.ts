@@ -17,7 +17,7 @@ import {
   type FramedOutput,
 } from './command-script.js';
 import { errorName, isNotFound, isProcessTimeout } from './errors.js';
-import { type Settings, toSeconds } from './settings.js';
+import { type Settings, toSeconds } from './options.js';
 
 /** What a session needs of its runner (one-way: the runner passes it in). */
 export interface SessionInternals {
