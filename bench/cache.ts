@@ -1,16 +1,18 @@
 /**
  * Cache latency: `npm run bench:cache` (tsx bench/cache.ts).
  *
- * 1. Hit latency (get of a stored bundle, validated) of KeyvCache in memory and on a real
- *    redis-server (started on a free loopback port when `redis-server` is on PATH).
+ * 1. Hit latency (get of a stored bundle, validated) of the agent's default `LruCache`, of
+ *    KeyvCache in memory and on a real redis-server (started on a free loopback port when
+ *    `redis-server` is on PATH).
  * 2. One plan end to end through PTCAgent with fakes (scripted generator, fake sandbox): a miss
- *    (fresh key each time) against a hit, in memory and on Redis.
+ *    (fresh key each time) against a hit, with the default cache and on Redis.
  *
  * Goals: memory hit p50 <= 50 µs, Redis hit p50 <= 1 ms. Every figure comes from this one run.
  */
 import { performance } from 'node:perf_hooks';
 import { PTCAgent } from '../src/agent.js';
 import { KeyvCache } from '../src/caches/keyv.js';
+import { LruCache } from '../src/caches/lru.js';
 import { createRedisCache } from '../src/caches/redis.js';
 import type { Cache } from '../src/contracts/cache.js';
 import { sampleBundle } from '../src/testing/conformance/cache.js';
@@ -89,8 +91,8 @@ console.log(`node ${process.version}, ${new Date().toISOString()}`);
 console.log('End to end uses zero-latency fakes, so a miss here is pure agent + sandbox-fake overhead:');
 console.log('with a real model (seconds per call) a hit saves the whole generation and test time.\n');
 
-const memory = new KeyvCache();
-report('memory hit (KeyvCache)', await hitLatency(memory, 20_000), 0.05);
+report('memory hit (LruCache, the default)', await hitLatency(new LruCache(), 20_000), 0.05);
+report('memory hit (KeyvCache)', await hitLatency(new KeyvCache(), 20_000), 0.05);
 
 let server: RedisServer | undefined;
 if (REDIS_SERVER_PATH) {
@@ -99,7 +101,7 @@ if (REDIS_SERVER_PATH) {
   try {
     report('redis hit (loopback redis-server)', await hitLatency(redis, 5_000), 1);
     console.log();
-    reportEndToEnd('memory', await endToEnd(new KeyvCache(), 300));
+    reportEndToEnd('memory', await endToEnd(new LruCache(), 300));
     console.log();
     reportEndToEnd('redis', await endToEnd(redis, 300));
   } finally {
@@ -108,5 +110,5 @@ if (REDIS_SERVER_PATH) {
   }
 } else {
   console.warn('\n*** redis-server is not on PATH: Redis figures SKIPPED (apt-get install -y redis-server) ***\n');
-  reportEndToEnd('memory', await endToEnd(new KeyvCache(), 300));
+  reportEndToEnd('memory', await endToEnd(new LruCache(), 300));
 }
