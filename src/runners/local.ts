@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, realpath, rm, symlink } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type {
   CommandResult,
@@ -14,18 +14,8 @@ import { isPTCError, SandboxError } from '../errors.js';
 import { abortReason, raceAbort, throwIfAborted } from '../internal/async.js';
 import type { Language } from '../plan.js';
 import { ensureDependencies, type InstalledDependencies, prepareCacheDirectory } from './local/dependencies.js';
-import {
-  bubblewrapArguments,
-  findPidsCgroupParent,
-  PidsCgroup,
-  prlimitArguments,
-  probe,
-  probeBubblewrap,
-  processLimit,
-  type ResourceLimits,
-} from './local/isolation.js';
-import { KILL_GRACE_MS, launchProcess } from './local/process.js';
-import { type StandbyHandle, WARM_PYTHON_BOOTSTRAP, WARM_PYTHON_FLAGS } from './local/warm-python.js';
+import { findPidsCgroupParent, probe, probeBubblewrap } from './local/isolation.js';
+import { WARM_PYTHON_BOOTSTRAP, WARM_PYTHON_FLAGS } from './local/warm-python.js';
 import {
   FALLBACK_PATH,
   findExecutable,
@@ -38,23 +28,13 @@ import {
   unavailable,
   withPytestPlugins,
 } from './local/toolchain.js';
+import { type HostCapabilities, HostCommands } from './local/commands.js';
 import { Workspace } from './local/workspace.js';
 import { type LocalSandboxRunnerOptions, type ResolvedLocalOptions, resolveOptions } from './local/options.js';
-import { type ExecuteOptions, LocalSandboxSession } from './local/session.js';
+import { LocalSandboxSession } from './local/session.js';
 
 export type { LocalIsolation, LocalSandboxRunnerOptions } from './local/options.js';
 
-/** What this machine offers, found out once per runner on the first `open`. */
-interface HostCapabilities {
-  bwrap: boolean;
-  /** Absolute: the sandbox's PATH (the `path` option) must not decide which program applies the limits. */
-  prlimitPath: string;
-  /** Absolute; set when `bwrap` is true. */
-  bwrapPath: string | undefined;
-  /** Parent for per-command pids cgroups; only used as root, where RLIMIT_NPROC does not apply. */
-  pidsCgroupParent: string | undefined;
-  root: boolean;
-}
 
 /**
  * What a language's tests need on this machine, checked where the tests run (same jail, same
@@ -75,13 +55,6 @@ const PREFLIGHT_TIMEOUT_MS = 60_000;
 /** A dependency spec that installs pytest itself (`pytest`, `pytest==8.3`, `pytest[testing]`). */
 const PYTEST_SPEC = /^pytest\s*(?:$|[[<>=!~;@( ])/i;
 
-interface LaunchSpec {
-  readonly cwd: string;
-  readonly env: Readonly<Record<string, string>>;
-  readonly jail: { workspace: string; readOnlyPaths: readonly string[]; writablePaths: readonly string[]; network: boolean } | undefined;
-  readonly limits: ResourceLimits | undefined;
-  readonly controlChannel?: boolean;
-}
 
 /**
  * The embedded default runner: each session is a fresh temporary workspace on this machine,
@@ -92,6 +65,7 @@ interface LaunchSpec {
 export class LocalSandboxRunner implements SandboxRunner {
   readonly id = 'local';
   private readonly options: ResolvedLocalOptions;
+  private readonly commands: HostCommands;
   private capabilities: Promise<HostCapabilities> | undefined;
   private readonly toolchains = new Map<string, Promise<Toolchain>>();
   private readonly plugins = new Map<string, Promise<string[]>>();
@@ -99,6 +73,7 @@ export class LocalSandboxRunner implements SandboxRunner {
 
   constructor(options: LocalSandboxRunnerOptions = {}) {
     this.options = resolveOptions(options);
+    this.commands = new HostCommands(this.options);
   }
 
   /** The isolation sessions get on this machine: `bwrap` or `none` (probes once). */
@@ -173,7 +148,7 @@ export class LocalSandboxRunner implements SandboxRunner {
           cacheDirectory,
           installTimeoutMs: this.options.installTimeoutMs,
           signal: spec.signal,
-          execute: (argv, options) => this.executeInstall(host, cacheDirectory, argv, options),
+          execute: (argv, options) => this.commands.executeInstall(host, cacheDirectory, argv, options),
           ...(python ? { python } : {}),
         });
         spec.onDependenciesInstalled?.({ count: dependencies.length, durationMs: performance.now() - started, reused: installed.reused });
@@ -223,7 +198,7 @@ export class LocalSandboxRunner implements SandboxRunner {
                 // Same prefix, jail and limits as a test command; only the workspace bound is the
                 // session directory, and the standby starts there (the workspace may be replaced).
                 start: () =>
-                  this.launch(host, [python, ...WARM_PYTHON_FLAGS, '-c', WARM_PYTHON_BOOTSTRAP], {
+                  this.commands.launch(host, [python, ...WARM_PYTHON_FLAGS, '-c', WARM_PYTHON_BOOTSTRAP], {
                     cwd: warmDirectory,
                     env,
                     jail: host.bwrap ? { workspace: warmDirectory, readOnlyPaths, writablePaths: [], network: false } : undefined,
@@ -233,7 +208,7 @@ export class LocalSandboxRunner implements SandboxRunner {
               },
             }
           : {}),
-        execute: (argv, options) => this.execute(host, argv, options),
+        execute: (argv, options) => this.commands.execute(host, argv, options),
         prepare: (command) => {
           // The one place a test command is adjusted: pytest gets exactly the plan's plugins, and
           // argv[0] the executable the preflight resolved (the preset keeps `python3`/`node`).
@@ -373,7 +348,7 @@ export class LocalSandboxRunner implements SandboxRunner {
     // Not in workspaceRoot: that holds sessions only, and an aborted open must leave it empty.
     const directory = await realpath(await mkdtemp(join(tmpdir(), 'ptc-preflight-')));
     try {
-      return await this.execute(host, argv, {
+      return await this.commands.execute(host, argv, {
         cwd: directory,
         env: { ...env, HOME: directory, TMPDIR: directory },
         timeoutMs: PREFLIGHT_TIMEOUT_MS,
@@ -420,120 +395,5 @@ export class LocalSandboxRunner implements SandboxRunner {
     if (this.warned.has(key)) return;
     this.warned.add(key);
     this.options.onWarning(`LocalSandboxRunner: ${message}`);
-  }
-
-  /** Runs argv under the limits, in the jail when there is one; owns the per-command pids cgroup. */
-  private async execute(host: HostCapabilities, argv: readonly string[], options: ExecuteOptions): Promise<CommandResult> {
-    if (options.signal.aborted) throw abortReason(options.signal);
-    const launched = await this.launch(host, argv, options);
-    try {
-      return await launched.process.arm(options.timeoutMs, options.signal, options.onOutput);
-    } finally {
-      await launched.dispose();
-    }
-  }
-
-  /**
-   * Starts argv under the limits, in the jail when there is one, without starting its clock
-   * (`arm` does): what `execute` runs, and what a warm standby is. `dispose` (idempotent) kills
-   * what is left and removes the pids cgroup.
-   */
-  private async launch(host: HostCapabilities, argv: readonly string[], options: LaunchSpec): Promise<StandbyHandle> {
-    const prefix: string[] = [];
-    let cgroup: PidsCgroup | undefined;
-    try {
-      if (options.limits) {
-        if (host.root && host.pidsCgroupParent) {
-          cgroup = await PidsCgroup.create(host.pidsCgroupParent, options.limits.maxProcesses).catch(() => undefined);
-          if (cgroup) prefix.push(...cgroup.wrapperArguments());
-        }
-        prefix.push(host.prlimitPath, ...prlimitArguments(options.limits, host.root ? undefined : processLimit(options.limits.maxProcesses)));
-      }
-      if (options.jail) {
-        if (!host.bwrapPath) throw new SandboxError('bubblewrap is not usable here', { code: 'SANDBOX_FAILED' });
-        prefix.push(
-          host.bwrapPath,
-          ...bubblewrapArguments({
-            workspace: options.jail.workspace,
-            readOnlyPaths: options.jail.readOnlyPaths,
-            writablePaths: options.jail.writablePaths,
-            network: options.jail.network,
-            hostPath: options.env.PATH ?? this.options.path,
-          }),
-        );
-      }
-      const activeCgroup = cgroup;
-      const child = launchProcess([...prefix, ...argv], {
-        cwd: options.cwd,
-        env: options.env,
-        maxOutputBytes: this.options.maxOutputBytes,
-        signalAsExitCode: options.jail !== undefined,
-        ...(options.controlChannel ? { controlChannel: true } : {}),
-        ...(activeCgroup ? { killAll: () => activeCgroup.killAll() } : {}),
-      });
-      let disposed: Promise<void> | undefined;
-      return {
-        process: child,
-        dispose: () =>
-          (disposed ??= (async () => {
-            child.kill();
-            // Gone, not just signalled: a standby killed at close must not be listed afterwards.
-            await child.waitForExit(KILL_GRACE_MS);
-            await activeCgroup?.dispose();
-          })()),
-      };
-    } catch (error) {
-      await cgroup?.dispose();
-      throw error;
-    }
-  }
-
-  private executeInstall(
-    host: HostCapabilities,
-    cacheDirectory: string,
-    argv: readonly string[],
-    options: { cwd: string; writablePaths: readonly string[]; timeoutMs: number; signal: AbortSignal },
-  ): Promise<CommandResult> {
-    const downloads = join(cacheDirectory, 'downloads');
-    const env: Record<string, string> = { PATH: this.options.path, HOME: downloads, LANG: this.options.locale, TMPDIR: options.cwd };
-    const readOnlyPaths = [...this.options.readOnlyPaths];
-    if (this.options.inheritPackageManagerConfig) {
-      for (const [name, value] of Object.entries(process.env)) {
-        if (value !== undefined && /^(PIP_|npm_config_|NPM_CONFIG_)/.test(name)) env[name] = value;
-      }
-      const home = safeHomedir();
-      if (home) {
-        const pipConfig = [join(home, '.config', 'pip', 'pip.conf'), join(home, '.pip', 'pip.conf')].find((file) => existsSync(file));
-        if (pipConfig && env.PIP_CONFIG_FILE === undefined) env.PIP_CONFIG_FILE = pipConfig;
-        const npmrc = join(home, '.npmrc');
-        if (existsSync(npmrc) && env.NPM_CONFIG_USERCONFIG === undefined && env.npm_config_userconfig === undefined) env.NPM_CONFIG_USERCONFIG = npmrc;
-      }
-      for (const name of ['PIP_CONFIG_FILE', 'NPM_CONFIG_USERCONFIG', 'npm_config_userconfig']) {
-        const file = env[name];
-        if (file?.startsWith('/')) readOnlyPaths.push(file);
-      }
-    }
-    // Downloads are shared by every set; the installed set itself is built in `options.cwd`.
-    env.PIP_CACHE_DIR = join(downloads, 'pip');
-    env.npm_config_cache = join(downloads, 'npm');
-    Object.assign(env, this.options.installEnv);
-    return this.execute(host, argv, {
-      cwd: options.cwd,
-      env,
-      timeoutMs: options.timeoutMs,
-      signal: options.signal,
-      // Installs need the network; they still get the read-only system and masked homes.
-      jail: host.bwrap ? { workspace: options.cwd, readOnlyPaths, writablePaths: options.writablePaths, network: true } : undefined,
-      // Compilers and big wheels legitimately exceed the test limits; the timeout bounds installs.
-      limits: undefined,
-    });
-  }
-}
-
-function safeHomedir(): string | undefined {
-  try {
-    return homedir();
-  } catch {
-    return undefined;
   }
 }
