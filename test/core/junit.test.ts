@@ -57,6 +57,44 @@ E       assert -1 == 3</failure></testcase>
     const result = parseJUnit(bomb);
     const size = JSON.stringify(result).length;
     expect(size).toBeLessThan(200_000);
+    // Never expanded at all: the reference stays as written, and the report says why.
+    expect(result.cases[0]?.name).toBe('&lol6;');
+    expect(result.error).toMatch(/undefined entity/);
+  });
+
+  test('a fault does not lose the cases around it: a control character in a name, a report cut short', () => {
+    const sloppy = parseJUnit('<testsuite><testcase name="a\u0001b"/><testcase name="c"><failure message="m">x</failure></testcase></testsuite>');
+    expect(sloppy.cases.map((testCase) => [testCase.name, testCase.status])).toEqual([
+      ['a\u0001b', 'passed'],
+      ['c', 'failed'],
+    ]);
+    expect(sloppy.error).toMatch(/disallowed character/);
+    const cut = parseJUnit('<testsuites><testsuite name="s"><testcase name="done"/><testcase name="half"><failure mess');
+    expect(cut.cases.map((testCase) => testCase.name)).toEqual(['done']);
+    expect(cut.error).toMatch(/unreadable JUnit XML/);
+  });
+
+  test('a detail keeps its own text only, bounded however large the element is', () => {
+    const huge = 'y'.repeat(5_000_000);
+    const { cases } = parseJUnit(`<testsuite><testcase name="t"><failure message="short"><![CDATA[${huge}]]><nested>not the message</nested></failure><system-out>printed</system-out></testcase></testsuite>`, {
+      maxMessageChars: 100,
+    });
+    expect(cases[0]?.status).toBe('failed');
+    expect(cases[0]?.message).toBe(`short\n${'y'.repeat(100)}`.slice(0, 100) + '…');
+    expect(cases[0]?.message).not.toContain('not the message');
+    expect(cases[0]?.message).not.toContain('printed');
+  });
+
+  test('nesting has no depth limit to overflow: 100,000 nested suites, and a case at the bottom', () => {
+    const depth = 100_000;
+    const { cases, error } = parseJUnit(`${'<testsuite name="s">'.repeat(depth)}<testcase name="deep" classname="c"/>${'</testsuite>'.repeat(depth)}`);
+    expect(error).toBeUndefined();
+    expect(cases).toEqual([{ name: 'deep', status: 'passed', suite: 'c' }]);
+  });
+
+  test('only test cases of suites count: one inside another element or another case is not a case', () => {
+    const { cases } = parseJUnit('<testsuites><testsuite name="s"><properties><testcase name="ghost"/></properties><testcase name="real"><testcase name="inner"/></testcase></testsuite></testsuites>');
+    expect(cases.map((testCase) => testCase.name)).toEqual(['real']);
   });
 });
 
