@@ -58,7 +58,9 @@ export class RunScope {
     this.deadline = deadline;
     this.timeoutMs = timeoutMs;
     if (this.controller.signal.aborted) return;
-    this.timer = setTimeout(() => this.stop(new PTCTimeoutError(`The run timed out after ${timeoutMs} ms`, timeoutMs)), Math.max(0, deadline - performance.now()));
+    // Whole milliseconds: node keeps one timer list per distinct duration, and runs with the same
+    // limit then share one instead of each making (and dropping) its own.
+    this.timer = setTimeout(() => this.stop(new PTCTimeoutError(`The run timed out after ${timeoutMs} ms`, timeoutMs)), Math.max(0, Math.ceil(deadline - performance.now())));
   }
 
   /** Stops the clock (waiting in the queue does not count); `resumeDeadline` starts it again. */
