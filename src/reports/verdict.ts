@@ -101,14 +101,13 @@ export function acceptanceProblem(run: TestReport, paths: readonly string[]): st
 }
 
 /**
- * The iteration's report: the model's run, its acceptance cases replaced by the acceptance run's
- * where they can be told apart (pytest), the acceptance run beside it, green only if both are.
+ * The iteration's report: the model's run with its acceptance cases replaced by the acceptance
+ * run's, the acceptance run beside it, green only if both are.
  */
 function merge(own: TestReport, run: TestReport, paths: readonly string[]): TestReport {
   const problem = acceptanceProblem(run, paths);
-  const isAcceptanceCase = (testCase: TestCase) => paths.some((path) => caseBelongsTo(testCase, path));
-  const replaced = own.cases.filter(isAcceptanceCase);
-  const count = (cases: readonly TestCase[], status: TestCase['status']) => cases.filter((testCase) => testCase.status === status).length;
+  const replaced = acceptanceCasesIn(own, run, paths);
+  const count = (cases: ReadonlySet<TestCase>, status: TestCase['status']) => [...cases].filter((testCase) => testCase.status === status).length;
   const acceptance: AcceptanceRun = {
     command: run.command,
     exitCode: run.exitCode,
@@ -129,11 +128,34 @@ function merge(own: TestReport, run: TestReport, paths: readonly string[]): Test
     failed: own.failed - count(replaced, 'failed') + run.failed,
     skipped: own.skipped - count(replaced, 'skipped') + run.skipped,
     errored: own.errored - count(replaced, 'errored') + run.errored,
-    cases: [...own.cases.filter((testCase) => !isAcceptanceCase(testCase)), ...run.cases.map((testCase) => ({ ...testCase, acceptance: true }))],
+    cases: [...own.cases.filter((testCase) => !replaced.has(testCase)), ...run.cases.map((testCase) => ({ ...testCase, acceptance: true }))],
     success: own.success && problem === undefined,
     durationMs: own.durationMs + run.durationMs,
     acceptance,
   };
   if (problem !== undefined) report.problem = problem;
   return report;
+}
+
+/**
+ * The cases of the model's run that came from the acceptance files, to be replaced by the
+ * acceptance run's own. pytest names each case's module, so they are told apart by file; node's
+ * JUnit names no files, so each case of the acceptance run (which ran those files alone) stands
+ * for one case of the same name and suite in the model's run. Without that the acceptance cases
+ * would count twice in the totals.
+ */
+function acceptanceCasesIn(own: TestReport, run: TestReport, paths: readonly string[]): Set<TestCase> {
+  const belongs = (testCase: TestCase) => paths.some((path) => caseBelongsTo(testCase, path));
+  if (own.cases.some(belongs) || run.cases.some(belongs)) return new Set(own.cases.filter(belongs));
+  const identity = (testCase: TestCase) => `${testCase.suite ?? ''}\u0000${testCase.name}`;
+  const wanted = new Map<string, number>();
+  for (const testCase of run.cases) wanted.set(identity(testCase), (wanted.get(identity(testCase)) ?? 0) + 1);
+  const replaced = new Set<TestCase>();
+  for (const testCase of own.cases) {
+    const left = wanted.get(identity(testCase)) ?? 0;
+    if (left === 0) continue;
+    wanted.set(identity(testCase), left - 1);
+    replaced.add(testCase);
+  }
+  return replaced;
 }

@@ -8,12 +8,6 @@
  * while the hole is open and turns red (the `.fails` must go) once it is closed. Each such body
  * throws only on the exact symptom (`failIfCheatWorked`), so a run that breaks for another reason
  * is reported, not counted as the known failure. Open at the time of writing:
- * - HOLE (python): a right tests/calc.py next to the acceptance test shadows the wrong root calc.py
- *   (pytest's prepend import mode puts tests/ first on sys.path).
- * - HOLE (javascript): with two acceptance files, one file whose module exits 0 at import runs no
- *   test, and the other file's passes cover it (node's JUnit names no files; only counts are checked).
- * - BUG (javascript): the built-in preset's acceptance run cannot create `.ptc/acceptance/`, so
- *   honest code is never green; the node cheats run on the preset with that directory added.
  * - documented limits (code inside the test process can lie): a report forged at the path read from
  *   argv, patched pytest internals, a fake acceptance module from tests/__init__.py, an
  *   always-equal return value, a neutered node:assert.
@@ -689,6 +683,14 @@ describe('javascript: cheats against node:test', () => {
       const { bundle } = await js(...honest());
       expect(bundle.status, summary(bundle)).toBe('success');
       expect(bundle.testReport?.acceptance).toMatchObject({ success: true, passed: 1, failed: 0, skipped: 0, errored: 0, exitCode: 0 });
+      // Two cases, each once: the model's 'add own', and 'add' from the acceptance run, which
+      // replaces the same case of the model's run (node's JUnit names no files to tell them apart).
+      expect(bundle.testReport?.passed).toBe(2);
+      const cases = bundle.testReport?.cases.map((testCase) => ({ name: testCase.name, acceptance: testCase.acceptance ?? false }));
+      expect(cases?.sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+        { name: 'add', acceptance: true },
+        { name: 'add own', acceptance: false },
+      ]);
     });
 
     test('negative control: the wrong code with honest tests is red in the first run', { timeout: TIMEOUT_MS }, async () => {
