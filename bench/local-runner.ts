@@ -7,8 +7,9 @@
  *  2. the second `open` with the same dependencies / the first (the install is reused);
  *  3. warm runs (issue 16, see `warmRuns`): a 3-test suite through the runner under bwrap, warm /
  *     bare `python3 -B -m pytest` in the same directory as the host runs it (goal <= 0.25), and /
- *     a hermetic bare run (the fair figure); node through the runner / bare `node --test`
- *     (goal <= 0.3). Figure 1 is the cold path (`warmPython: false`).
+ *     a hermetic bare run (the fair figure); node through the runner, warm (`warmNode`) and cold, /
+ *     bare `node --test` with the same reporters (goal <= 0.3). Figure 1 is the cold path
+ *     (`warmPython: false`).
  *
  * Runs are interleaved (bare, none, bwrap, bare, …) and the median of each is taken, so load
  * from other processes on the machine hits all of them alike.
@@ -215,9 +216,9 @@ function bareCommand(argv: readonly string[], directory: string, env: NodeJS.Pro
  *   whatever `python3` is on PATH, a pyenv shim here, with the host's auto-loaded plugins), the
  *   issue's goal; and / a hermetic bare run (the real interpreter, plugin autoloading off: what the
  *   runner itself starts), the fair figure. The cold runner run is printed beside them.
- * - Node: the 3-test suite through the runner / bare `node --test` with the preset's reporters in
- *   the same directory, with the host's environment and with the explicit one the runner gives
- *   (the fair figure). Node has no warm runner (see README): this is the cold figure.
+ * - Node: the 3-test suite (one test file) through the runner, warm (the default) and cold
+ *   (`warmNode: false`), / bare `node --test` with the preset's reporters in the same directory,
+ *   with the host's environment and with the explicit one the runner gives (the fair figure).
  * Steps rotate every round so no step always runs right after another.
  */
 async function warmRuns(): Promise<void> {
@@ -226,8 +227,8 @@ async function warmRuns(): Promise<void> {
     return;
   }
   const realPython = REAL_PYTHON;
-  const openBwrap = async (language: 'python' | 'javascript', warmPython: boolean, suite: typeof THREE_TESTS) => {
-    const runner = new LocalSandboxRunner({ isolation: 'bwrap', warmPython, onWarning: () => {} });
+  const openBwrap = async (language: 'python' | 'javascript', warm: boolean, suite: typeof THREE_TESTS) => {
+    const runner = new LocalSandboxRunner({ isolation: 'bwrap', warmPython: warm, warmNode: warm, onWarning: () => {} });
     const session = await runner.open({ executionId: 'bench-warm', language, dependencies: [], env: {}, signal: signal() });
     await session.sync(suite, { signal: signal() });
     const directory = (await session.run(['pwd'], { timeoutMs: 10_000, signal: signal() })).stdout.trim();
@@ -236,6 +237,7 @@ async function warmRuns(): Promise<void> {
   const warm = await openBwrap('python', true, THREE_TESTS);
   const cold = await openBwrap('python', false, THREE_TESTS);
   const node = await openBwrap('javascript', false, NODE_THREE_TESTS);
+  const nodeWarm = await openBwrap('javascript', true, NODE_THREE_TESTS);
   const timed = async (session: SandboxSession, suite: typeof THREE_TESTS, command: readonly string[]) => {
     await session.sync(suite, { signal: signal() });
     const started = performance.now();
@@ -247,7 +249,7 @@ async function warmRuns(): Promise<void> {
   // What the runner hands node: an explicit environment, not the host's (where, e.g., NODE_EXTRA_CA_CERTS
   // makes every node process read a CA bundle at start-up).
   const nodeEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: node.directory, LANG: 'C.UTF-8' };
-  const times = { bare: [] as number[], hermetic: [] as number[], warm: [] as number[], cold: [] as number[], node: [] as number[], bareNode: [] as number[], bareNodeHermetic: [] as number[] };
+  const times = { bare: [] as number[], hermetic: [] as number[], warm: [] as number[], cold: [] as number[], node: [] as number[], nodeWarm: [] as number[], bareNode: [] as number[], bareNodeHermetic: [] as number[] };
   try {
     const steps: Array<[() => Promise<number>, number[]]> = [
       [() => bareCommand(PYTHON_PYTEST.command, warm.directory), times.bare],
@@ -256,6 +258,7 @@ async function warmRuns(): Promise<void> {
       [() => timed(cold.session, THREE_TESTS, PYTHON_PYTEST.command), times.cold],
       [() => bareCommand(NODE_COMMAND, node.directory), times.bareNode],
       [() => timed(node.session, NODE_THREE_TESTS, NODE_COMMAND), times.node],
+      [() => timed(nodeWarm.session, NODE_THREE_TESTS, NODE_COMMAND), times.nodeWarm],
       [() => bareCommand(NODE_COMMAND, node.directory, nodeEnv), times.bareNodeHermetic],
     ];
     // Warm-up: cold caches, the first standby.
@@ -268,12 +271,16 @@ async function warmRuns(): Promise<void> {
     await warm.session.close();
     await cold.session.close();
     await node.session.close();
+    await nodeWarm.session.close();
   }
   const used = (warm.session as unknown as { warmRuns: number }).warmRuns;
+  const nodeUsed = (nodeWarm.session as unknown as { warmRuns: number }).warmRuns;
   const m = (values: number[]) => median(values).toFixed(0).padStart(5);
   const ratio = median(times.warm) / median(times.bare);
   const fair = median(times.warm) / median(times.hermetic);
   const nodeRatio = median(times.node) / median(times.bareNode);
+  const nodeWarmRatio = median(times.nodeWarm) / median(times.bareNode);
+  const nodeWarmFair = median(times.nodeWarm) / median(times.bareNodeHermetic);
   console.log(`3 tests, medians of ${rounds} interleaved rounds, runner under bwrap:`);
   console.log(`  bare \`python3 -B -m pytest\` as the host runs it:    ${m(times.bare)} ms`);
   console.log(`  bare, hermetic (${realPython}, autoload off): ${m(times.hermetic)} ms`);
@@ -283,13 +290,18 @@ async function warmRuns(): Promise<void> {
   console.log(`RATIO python warm / bare hermetic (the fair one):   ${fair.toFixed(3)}  (goal <= 0.25)`);
   console.log(`RATIO python cold / bare hermetic:                  ${(median(times.cold) / median(times.hermetic)).toFixed(3)}`);
   console.log(`  bare \`node --test\` with the preset's reporters:    ${m(times.bareNode)} ms`);
-  console.log(`  runner, node (cold: no warm node runner):        ${m(times.node)} ms`);
+  console.log(`  runner, node, cold (warmNode: false):            ${m(times.node)} ms`);
+  console.log(`  runner, node, warm (default):                    ${m(times.nodeWarm)} ms (${nodeUsed} of ${rounds + 1} runs warm)`);
   console.log(`  bare \`node --test\`, explicit env (PATH, HOME, LANG): ${m(times.bareNodeHermetic)} ms`);
-  console.log(`RATIO node runner / bare node --test:               ${nodeRatio.toFixed(3)}  (goal <= 0.3)`);
-  console.log(`RATIO node runner / bare node --test, explicit env: ${(median(times.node) / median(times.bareNodeHermetic)).toFixed(3)}  (goal <= 0.3)`);
+  console.log(`RATIO node warm (bwrap) / bare node --test (same reporters), cold: ${nodeWarmRatio.toFixed(3)}  (goal <= 0.3)`);
+  console.log(`RATIO node warm (bwrap) / bare node --test, explicit env:          ${nodeWarmFair.toFixed(3)}  (goal <= 0.3)`);
+  console.log(`RATIO node cold runner / bare node --test:                         ${nodeRatio.toFixed(3)}`);
+  console.log(`RATIO node cold runner / bare node --test, explicit env:           ${(median(times.node) / median(times.bareNodeHermetic)).toFixed(3)}`);
   reportResult({ name: 'local runner: warm run (bwrap) / bare pytest, 3 tests', value: ratio, unit: 'x', goal: '<= 0.25' });
   reportResult({ name: 'local runner: warm run (bwrap) / hermetic bare pytest, 3 tests', value: fair, unit: 'x', goal: '<= 0.25' });
-  reportResult({ name: 'local runner: node run (bwrap, cold) / bare node --test, 3 tests', value: nodeRatio, unit: 'x', goal: '<= 0.3' });
+  reportResult({ name: 'local runner: node run (bwrap, warm) / bare node --test, 3 tests', value: nodeWarmRatio, unit: 'x', goal: '<= 0.3' });
+  reportResult({ name: 'local runner: node run (bwrap, warm) / bare node --test with the explicit env, 3 tests', value: nodeWarmFair, unit: 'x', goal: '<= 0.3' });
+  reportResult({ name: 'local runner: node run (bwrap, cold) / bare node --test, 3 tests', value: nodeRatio, unit: 'x' });
 }
 
 try {

@@ -15,7 +15,8 @@ import { abortReason, raceAbort, throwIfAborted } from '../internal/async.js';
 import type { Language } from '../plan.js';
 import { ensureDependencies, type InstalledDependencies, prepareCacheDirectory } from './local/dependencies.js';
 import { findPidsCgroupParent, probe, probeBubblewrap } from './local/isolation.js';
-import { WARM_PYTHON_BOOTSTRAP, WARM_PYTHON_FLAGS } from './local/warm-python.js';
+import { pythonWarmPlan, WARM_PYTHON_BOOTSTRAP, WARM_PYTHON_FLAGS } from './local/warm-python.js';
+import { nodeStandbyArgv, nodeWarmPlan } from './local/warm-node.js';
 import {
   FALLBACK_PATH,
   findExecutable,
@@ -129,7 +130,7 @@ export class LocalSandboxRunner implements SandboxRunner {
       }
       await mkdir(this.options.workspaceRoot, { recursive: true });
       sessionDirectory = await realpath(await mkdtemp(join(this.options.workspaceRoot, 'ptc-workspace-')));
-      const warm = this.options.warmPython && spec.language === 'python';
+      const warm = (this.options.warmPython && spec.language === 'python') || (this.options.warmNode && spec.language === 'javascript');
       // A warm standby is jailed before the sync that recreates the workspace; a bind mount of the
       // workspace itself would keep showing the old, deleted tree. It binds a private directory
       // holding the workspace instead, which the session keeps empty but for it (see `sync`).
@@ -184,29 +185,34 @@ export class LocalSandboxRunner implements SandboxRunner {
       await scaffold(workspaceDirectory);
       const readOnlyPaths = installed ? [installed.directory, ...this.options.readOnlyPaths] : this.options.readOnlyPaths;
       const python = toolchain.executables.get('python3') ?? 'python3';
+      const node = toolchain.executables.get('node') ?? 'node';
       const warmDirectory = sessionDirectory;
+      // Same prefix, jail and limits as a test command; only the workspace bound is the session
+      // directory, and the standby starts there (the workspace may be replaced).
+      const startStandby = (argv: readonly string[]) => () =>
+        this.commands.launch(host, argv, {
+          cwd: warmDirectory,
+          env,
+          jail: host.bwrap ? { workspace: warmDirectory, readOnlyPaths, writablePaths: [], network: false } : undefined,
+          limits: this.options.limits,
+          controlChannel: true,
+        });
       const session = new LocalSandboxSession({
         workspace: new Workspace(workspaceDirectory, scaffold),
         sessionDirectory,
         env,
         readOnlyPaths,
         jailed: host.bwrap,
-        ...(warm
+        ...(warm && spec.language === 'python'
           ? {
               warm: {
-                python,
-                // Same prefix, jail and limits as a test command; only the workspace bound is the
-                // session directory, and the standby starts there (the workspace may be replaced).
-                start: () =>
-                  this.commands.launch(host, [python, ...WARM_PYTHON_FLAGS, '-c', WARM_PYTHON_BOOTSTRAP], {
-                    cwd: warmDirectory,
-                    env,
-                    jail: host.bwrap ? { workspace: warmDirectory, readOnlyPaths, writablePaths: [], network: false } : undefined,
-                    limits: this.options.limits,
-                    controlChannel: true,
-                  }),
+                start: startStandby([python, ...WARM_PYTHON_FLAGS, '-c', WARM_PYTHON_BOOTSTRAP]),
+                plan: (argv, cwd, syncedPaths) => pythonWarmPlan(argv, python, cwd, syncedPaths),
               },
             }
+          : {}),
+        ...(warm && spec.language === 'javascript'
+          ? { warm: { start: startStandby(nodeStandbyArgv(node, workspaceDirectory)), plan: (argv, cwd) => nodeWarmPlan(argv, node, cwd) } }
           : {}),
         execute: (argv, options) => this.commands.execute(host, argv, options),
         prepare: (command) => {

@@ -27,6 +27,7 @@ describe('option validators', () => {
     expect(() => new DaytonaSandboxRunner({ apiKey: 'k', maxOutputBytes: 10 })).toThrow('DaytonaSandboxRunner: maxOutputBytes must be an integer ≥ 64, got 10');
     expect(() => new DaytonaSandboxRunner({ apiKey: 'k', dependencySnapshots: 'no' as never })).toThrow('DaytonaSandboxRunner: dependencySnapshots must be a boolean, got no');
     expect(() => new LocalSandboxRunner({ warmPython: 'yes' as never })).toThrow('LocalSandboxRunner: options.warmPython must be a boolean, got yes');
+    expect(() => new LocalSandboxRunner({ warmNode: 1 as never })).toThrow('LocalSandboxRunner: options.warmNode must be a boolean, got 1');
     const parts = { generator: new ScriptedCodeGenerator({ files: [] }), runner: new FakeSandboxRunner() };
     expect(() => new PTCAgent({ ...parts, testOutput: { maxCharsPerEvent: 99 } })).toThrow('testOutput.maxCharsPerEvent must be an integer ≥ 100, got 99');
   });

@@ -14,7 +14,7 @@ import { bubblewrapArguments, PidsCgroup, prlimitArguments, processLimit, type R
 import type { ResolvedLocalOptions } from './options.js';
 import { KILL_GRACE_MS, launchProcess } from './process.js';
 import type { ExecuteOptions } from './session.js';
-import type { StandbyHandle } from './warm-python.js';
+import type { StandbyHandle } from './standby.js';
 
 /** What this machine offers, found out once per runner on the first `open`. */
 export interface HostCapabilities {

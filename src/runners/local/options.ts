@@ -4,7 +4,7 @@ import { defaultCacheDirectory } from './dependencies.js';
 import type { ResourceLimits } from './isolation.js';
 
 /** Every option name, to refuse a misspelt one (see rejectUnknownKeys). */
-const LOCAL_SANDBOX_RUNNER_OPTION_NAMES = ['isolation', 'workspaceRoot', 'cacheDirectory', 'installTimeoutMs', 'maxCpuSeconds', 'maxMemoryBytes', 'maxProcesses', 'maxFileSizeBytes', 'maxOutputBytes', 'maxReadFileBytes', 'env', 'path', 'locale', 'readOnlyPaths', 'inheritPackageManagerConfig', 'installEnv', 'requireTypeScriptLoader', 'bwrapPath', 'prlimitPath', 'onWarning', 'warmPython'] as const satisfies readonly (keyof LocalSandboxRunnerOptions)[];
+const LOCAL_SANDBOX_RUNNER_OPTION_NAMES = ['isolation', 'workspaceRoot', 'cacheDirectory', 'installTimeoutMs', 'maxCpuSeconds', 'maxMemoryBytes', 'maxProcesses', 'maxFileSizeBytes', 'maxOutputBytes', 'maxReadFileBytes', 'env', 'path', 'locale', 'readOnlyPaths', 'inheritPackageManagerConfig', 'installEnv', 'requireTypeScriptLoader', 'bwrapPath', 'prlimitPath', 'onWarning', 'warmPython', 'warmNode'] as const satisfies readonly (keyof LocalSandboxRunnerOptions)[];
 
 export type LocalIsolation = 'auto' | 'bwrap' | 'none';
 
@@ -87,6 +87,17 @@ export interface LocalSandboxRunnerOptions {
    * @default true
    */
   warmPython?: boolean;
+  /**
+   * JavaScript sessions keep one standby `node` that has already started and loaded `node:test`
+   * with the built-in preset's reporters, started and used like `warmPython`'s. A run uses it only
+   * when it is `node --test <the preset's reporters> <one test file>` (an ES module) with the
+   * session's environment as is, right after a `sync`: the standby then runs that file in its own
+   * process, as `node --test` runs each file in a child of its own. Runs of several files, other
+   * flags, TypeScript and the acceptance invocation are cold; a file that does not load or holds no
+   * test, or a run ended by `process.exit`, is run again cold. `false` runs every command cold.
+   * @default true
+   */
+  warmNode?: boolean;
 }
 
 /** The options after defaults and validation: what the runner reads. */
@@ -109,6 +120,7 @@ export interface ResolvedLocalOptions {
   prlimitPath: string;
   onWarning: (message: string) => void;
   warmPython: boolean;
+  warmNode: boolean;
 }
 
 const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -169,6 +181,7 @@ export function resolveOptions(options: LocalSandboxRunnerOptions): ResolvedLoca
     prlimitPath: nonEmptyString(options.prlimitPath, 'prlimitPath', 'prlimit'),
     onWarning: options.onWarning ?? ((message) => process.emitWarning(message, { code: 'PTC_LOCAL_RUNNER' })),
     warmPython: booleanOption(`${PREFIX}warmPython`, options.warmPython, true),
+    warmNode: booleanOption(`${PREFIX}warmNode`, options.warmNode, true),
   };
 }
 

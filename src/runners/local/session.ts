@@ -5,7 +5,7 @@ import type { CommandResult, RunOptions, SandboxFile, SandboxSession } from '../
 import { isPTCError, SandboxError } from '../../errors.js';
 import { abortReason, throwIfAborted } from '../../internal/async.js';
 import type { ResourceLimits } from './isolation.js';
-import { PythonStandby, type StandbyHandle, warmPytestArguments } from './warm-python.js';
+import { Standby, type StandbyHandle, type WarmPlan } from './standby.js';
 import { removeTree, type Workspace } from './workspace.js';
 
 /** One command as the runner launches it. */
@@ -25,8 +25,11 @@ export interface SessionSetup {
   workspace: Workspace;
   /** Removed on close: the workspace itself, or (warm sessions) the private directory holding it. */
   sessionDirectory: string;
-  /** Set for warm Python sessions: the interpreter runs must name, and how to start a standby. */
-  warm?: { python: string; start: () => Promise<StandbyHandle> };
+  /**
+   * Set for warm sessions (Python, node:test): how to start a standby, and the request a command
+   * becomes in it (undefined: the command runs cold).
+   */
+  warm?: { start: () => Promise<StandbyHandle>; plan: (argv: readonly string[], cwd: string, syncedPaths: readonly string[]) => WarmPlan | undefined };
   env: Readonly<Record<string, string>>;
   readOnlyPaths: readonly string[];
   jailed: boolean;
@@ -46,7 +49,7 @@ export class LocalSandboxSession implements SandboxSession {
   private readonly lifetime = new AbortController();
   private readonly running = new Set<Promise<unknown>>();
   /** The next warm standby, started ahead of the run that will use it. */
-  private standby: Promise<PythonStandby | undefined> | undefined;
+  private standby: Promise<Standby | undefined> | undefined;
   /** Paths of the last sync while no run has happened since: only such a run may be warm. */
   private syncedPaths: string[] | undefined;
   /** The files of the last sync, while a run may still be warm: a warm run that dies midway is re-run cold from them. */
@@ -58,7 +61,7 @@ export class LocalSandboxSession implements SandboxSession {
 
   constructor(private readonly setup: SessionSetup) {
     this.isolation = setup.jailed ? 'bwrap' : 'none';
-    // Started now, so it loads pytest while the model writes the first iteration.
+    // Started now, so it loads its framework while the model writes the first iteration.
     this.prime();
   }
 
@@ -143,16 +146,16 @@ export class LocalSandboxSession implements SandboxSession {
   private prime(): void {
     if (!this.setup.warm || this.closed || this.standby) return;
     this.standby = this.setup.warm.start().then(
-      (handle) => new PythonStandby(handle),
+      (handle) => new Standby(handle),
       // A standby that cannot start only means cold runs; the cold run will report the problem.
       () => undefined,
     );
   }
 
   /**
-   * The run in the waiting standby, or `undefined` for a cold run: the command is not
-   * `<python> -B -m pytest …`, its env changes the session's, or the standby declines (see
-   * PythonStandby.run). A standby taken is never reused.
+   * The run in the waiting standby, or `undefined` for a cold run: the command is not one the
+   * standby can be (see `plan`), its env changes the session's, or the standby declines (see
+   * Standby.run). A standby taken is never reused.
    */
   private async runWarm(
     argv: readonly string[],
@@ -163,20 +166,17 @@ export class LocalSandboxSession implements SandboxSession {
   ): Promise<CommandResult | undefined> {
     const warm = this.setup.warm;
     if (!warm || !this.standby) return undefined;
-    const args = warmPytestArguments(argv, warm.python);
-    // The standby started with the session's environment: Python reads some of it at start-up.
+    const plan = warm.plan(argv, this.setup.workspace.root, syncedPaths);
+    // The standby started with the session's environment: the interpreter reads some of it at start-up.
     const sameEnvironment = Object.entries(options.env ?? {}).every(([name, value]) => this.setup.env[name] === value);
-    if (!args || !sameEnvironment) return undefined;
+    if (!plan || !sameEnvironment) return undefined;
     const taken = this.standby;
     this.standby = undefined;
     const standby = await taken;
     if (!standby) return undefined;
     try {
       const result = await standby.run({
-        argv,
-        args,
-        cwd: this.setup.workspace.root,
-        files: syncedPaths,
+        ...plan,
         timeoutMs: options.timeoutMs,
         signal,
         ...(options.onOutput ? { onOutput: options.onOutput } : {}),
