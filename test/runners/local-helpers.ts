@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { SandboxFile, SandboxSession } from '../../src/contracts/sandbox-runner.js';
+import type { SandboxFile, SandboxRunner, SandboxSession } from '../../src/contracts/sandbox-runner.js';
 import type { Language } from '../../src/plan.js';
 import { runTests } from '../../src/reports/run-tests.js';
 import type { TestPreset } from '../../src/reports/presets.js';
@@ -73,4 +73,46 @@ export function processesWith(marker: string, environmentMarker?: string): numbe
     }
   }
   return found;
+}
+
+/** The parent pid of a process (the 4th field of /proc/<pid>/stat, after the parenthesised name). */
+export function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** How many runs of a local session used its warm standby (the session's own counter). */
+export const warmRuns = (session: SandboxSession): number => (session as unknown as { warmRuns: number }).warmRuns;
+
+/**
+ * `local` as an agent sees it, recording every command of every session it opens and whether
+ * that command used the session's standby: what the warm tests through the agent check.
+ */
+export function recordingRunner(local: LocalSandboxRunner): { runner: SandboxRunner; runs: Array<{ argv: readonly string[]; warm: boolean }> } {
+  const runs: Array<{ argv: readonly string[]; warm: boolean }> = [];
+  const runner: SandboxRunner = {
+    id: local.id,
+    preflight: (spec) => local.preflight(spec),
+    open: async (spec) => {
+      const session = await local.open(spec);
+      return {
+        id: session.id,
+        ...(session.isolation ? { isolation: session.isolation } : {}),
+        sync: (files, options) => session.sync(files, options),
+        readFile: (path, options) => session.readFile(path, options),
+        close: () => session.close(),
+        run: async (argv, options) => {
+          const before = warmRuns(session);
+          const result = await session.run(argv, options);
+          runs.push({ argv, warm: warmRuns(session) > before });
+          return result;
+        },
+      };
+    },
+  };
+  return { runner, runs };
 }

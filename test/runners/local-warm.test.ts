@@ -1,30 +1,19 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { SandboxFile, SandboxRunner, SandboxSession } from '../../src/contracts/sandbox-runner.js';
+import type { SandboxFile, SandboxSession } from '../../src/contracts/sandbox-runner.js';
 import { PTCAgent } from '../../src/index.js';
 import { ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { PYTHON_PYTEST } from '../../src/reports/presets.js';
 import type { LocalIsolation, LocalSandboxRunnerOptions } from '../../src/runners/local.js';
 import { importableNames, warmPytestArguments } from '../../src/runners/local/warm-python.js';
-import { processesWith, quietRunner, runSuite, signal, SKIP_BWRAP } from './local-helpers.js';
+import { parentOf, processesWith, quietRunner, recordingRunner, runSuite, signal, SKIP_BWRAP, warmRuns } from './local-helpers.js';
 
 /** Text in every standby's command line (the bootstrap's function name). */
 const STANDBY_MARKER = '_ptc_standby';
 
-const warmRuns = (session: SandboxSession): number => (session as unknown as { warmRuns: number }).warmRuns;
-
-/** The parent pid of a process (the 4th field of /proc/<pid>/stat, after the parenthesised name). */
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
 
 /** A workspace root of its own per session: its standbys are told apart by it (see processesWith). */
 const freshRoot = (): string => mkdtempSync(join(tmpdir(), 'ptc-warm-test-'));
@@ -399,28 +388,7 @@ describe('through the agent: warm for the model\'s own run only, never for the a
   test('with the default runner, the model\'s run is warm and the acceptance run (the verdict) is cold', async () => {
     const root = freshRoot();
     const { runner: local } = quietRunner({ isolation: 'auto', workspaceRoot: root });
-    // Every command of every session, with whether it used the standby.
-    const runs: Array<{ argv: readonly string[]; warm: boolean }> = [];
-    const runner: SandboxRunner = {
-      id: local.id,
-      preflight: (spec) => local.preflight(spec),
-      open: async (spec) => {
-        const session = await local.open(spec);
-        return {
-          id: session.id,
-          ...(session.isolation ? { isolation: session.isolation } : {}),
-          sync: (files, options) => session.sync(files, options),
-          readFile: (path, options) => session.readFile(path, options),
-          close: () => session.close(),
-          run: async (command, options) => {
-            const before = warmRuns(session);
-            const result = await session.run(command, options);
-            runs.push({ argv: command, warm: warmRuns(session) > before });
-            return result;
-          },
-        };
-      },
-    };
+    const { runner, runs } = recordingRunner(local);
     const agent = new PTCAgent({
       generator: new ScriptedCodeGenerator([
         { files: [{ ...CALC, path: 'calc.py' }, { path: 'tests/test_calc.py', content: 'from calc import add\ndef test_add():\n    assert add(1, 2) == 3\n', kind: 'test' }] },
