@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
@@ -25,7 +26,13 @@ const SLOW = [
   [
     PACKAGE_JSON,
     { path: 'src/add.js', content: 'export const add = (a, b) => a + b;\n' },
-    { path: `test/${SLOW_MARK}.test.js`, kind: 'test', content: "import { test } from 'node:test';\n\ntest('slow', () => new Promise((resolve) => setTimeout(resolve, 600_000)));\n" },
+    // It says when it runs by a file in its working directory: in a warm run the test runs inside
+    // the session's standby node, whose command line does not name the test file.
+    {
+      path: `test/${SLOW_MARK}.test.js`,
+      kind: 'test',
+      content: `import { writeFileSync } from 'node:fs';\nimport { test } from 'node:test';\n\ntest('slow', () => {\n  writeFileSync('${SLOW_MARK}.started', '');\n  return new Promise((resolve) => setTimeout(resolve, 600_000));\n});\n`,
+    },
   ],
 ];
 const REFUSING = [{ error: 'the model refused', retryable: false }];
@@ -127,22 +134,35 @@ describe('ptc-agent run', () => {
   });
 
   /**
-   * True once the slow test's own process runs (visible in the host's process list, also inside
-   * bubblewrap). Signalling only then keeps this test off a runner race (see the report on the
-   * `cli` branch: a close() that lands while the test command is being set up can leave an empty
-   * `.ptc/tmp` behind).
+   * True once the slow test runs: its marker file is in a workspace under the CLI's TMPDIR.
+   * Signalling only then keeps this test off a runner race (see the report on the `cli` branch: a
+   * close() that lands while the test command is being set up can leave an empty `.ptc/tmp`
+   * behind).
    */
   function slowTestRunning(): boolean {
-    try {
-      execFileSync('pgrep', ['-f', SLOW_MARK], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
+    return readdirSync(sandboxTmp.path, { recursive: true }).some((entry) => String(entry).endsWith(`${SLOW_MARK}.started`));
+  }
+
+  /**
+   * Host processes whose environment names the CLI's TMPDIR: the CLI and whatever its sandboxes
+   * started (a cold test process, a warm standby), jailed or not. None may outlive the CLI.
+   */
+  function sandboxProcesses(): number[] {
+    const found: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      try {
+        if (readFileSync(`/proc/${entry}/environ`, 'utf8').includes(sandboxTmp.path)) found.push(Number(entry));
+      } catch {
+        // Exited while we looked, or not ours to read.
+      }
     }
+    return found;
   }
 
   async function interruptWhenTesting(args: string[]) {
     let sent = false;
+    let running: number[] = [];
     const result = await runCLI(args, {
       cwd: dir.path,
       env,
@@ -150,13 +170,14 @@ describe('ptc-agent run', () => {
         const poll = setInterval(() => {
           if (sent || !slowTestRunning()) return;
           sent = true;
+          running = sandboxProcesses();
           child.kill('SIGINT');
         }, 50);
         child.once('close', () => clearInterval(poll));
       },
     });
     expect(sent).toBe(true);
-    return result;
+    return { ...result, running };
   }
 
   test('SIGINT while the tests run: exit 130, status cancelled, the sandbox removed', async () => {
@@ -165,7 +186,9 @@ describe('ptc-agent run', () => {
     expect(result.code).toBe(130);
     expect(result.stdout).toMatch(/^cancelled \(cancelled\)/);
     expect(result.stdout).toContain('reason: ABORTED: interrupted by SIGINT');
-    expect(slowTestRunning()).toBe(false);
+    // The CLI and the process running the slow test were there when the signal went out; none is now.
+    expect(result.running.length).toBeGreaterThanOrEqual(2);
+    expect(sandboxProcesses()).toEqual([]);
   });
 
   test('--json with SIGINT: the cancelled bundle is the one document on stdout', async () => {
