@@ -52,6 +52,8 @@ export async function verifyBundle(bundle: ArtifactBundle, options: VerifyBundle
     dependencies: [...new Set([...options.preset.requiredDependencies, ...(options.dependencies ?? [])])],
     env: options.env ?? {},
     signal,
+    // Only the acceptance invocation runs here, always cold: nothing to prepare.
+    prepareTestRuns: false,
   });
   try {
     const report = await runAcceptance(session, options.preset, { workspace, testPaths: [...testPaths], signal, timeoutMs: options.timeoutMs ?? 120_000 });

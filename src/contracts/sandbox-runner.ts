@@ -16,6 +16,14 @@ export interface SandboxOpenSpec {
    * (`ISOLATION_NONE`, …), messages are for people.
    */
   readonly onWarning?: (code: string, message: string) => void;
+  /**
+   * Whether the session will run the model's own tests, as the agent's sessions do: a runner may
+   * prepare for them while the session waits (the local runner starts its warm standby). `false`
+   * for a session that only runs acceptance tests, which always run cold (`verifyBundle`), so
+   * nothing is prepared for nothing. Runners that prepare nothing ignore it.
+   * @default true
+   */
+  readonly prepareTestRuns?: boolean;
 }
 
 /** What `preflight` checks the toolchain for: the same fields `open` gets, without creating anything. */

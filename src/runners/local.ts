@@ -130,7 +130,8 @@ export class LocalSandboxRunner implements SandboxRunner {
       }
       await mkdir(this.options.workspaceRoot, { recursive: true });
       sessionDirectory = await realpath(await mkdtemp(join(this.options.workspaceRoot, 'ptc-workspace-')));
-      const warm = (this.options.warmPython && spec.language === 'python') || (this.options.warmNode && spec.language === 'javascript');
+      // A session that runs only acceptance tests (always cold) gets no standby to start for nothing.
+      const warm = spec.prepareTestRuns !== false && ((this.options.warmPython && spec.language === 'python') || (this.options.warmNode && spec.language === 'javascript'));
       // A warm standby is jailed before the sync that recreates the workspace; a bind mount of the
       // workspace itself would keep showing the old, deleted tree. It binds a private directory
       // holding the workspace instead, which the session keeps empty but for it (see `sync`).

@@ -17,6 +17,8 @@ test('verifyBundle runs your tests alone, in the acceptance invocation, on a fre
   const session = runner.sessions[0]!;
   expect(session.commands[0]).toEqual(expect.arrayContaining(['--noconftest', 'tests/test_held_out.py']));
   expect(session.isClosed).toBe(true);
+  // Only the acceptance invocation runs, always cold: the runner is told not to prepare test runs.
+  expect(runner.openSpecs[0]?.prepareTestRuns).toBe(false);
 });
 
 test('verifyBundle: a red run is passed: false with the problem; a hanging close does not hang the caller', async () => {

@@ -106,6 +106,26 @@ describe('warmPython is on by default, and can be turned off', () => {
     expect(processesWith(STANDBY_MARKER, root)).toEqual([]);
   }, 60_000);
 
+  test('a session opened with prepareTestRuns: false (verifyBundle\'s) starts no standby and runs cold', async () => {
+    const root = freshRoot();
+    const { runner } = quietRunner({ isolation: 'none', workspaceRoot: root });
+    const standbyOf = (session: SandboxSession) => (session as unknown as { standby: unknown }).standby;
+    const prepared = await runner.open({ executionId: 'prepared', language: 'python', dependencies: [], env: {}, signal: signal() });
+    const unprepared = await runner.open({ executionId: 'verify', language: 'python', dependencies: [], env: {}, signal: signal(), prepareTestRuns: false });
+    try {
+      // The default session starts its standby as it opens; the other never does.
+      expect(standbyOf(prepared)).toBeDefined();
+      expect(standbyOf(unprepared)).toBeUndefined();
+      const result = await run(unprepared, files);
+      expect(result.exitCode).toBe(0);
+      expect(warmRuns(unprepared)).toBe(0);
+      expect(standbyOf(unprepared)).toBeUndefined();
+    } finally {
+      await Promise.all([prepared.close(), unprepared.close()]);
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   test('warmPython: false starts no standby and runs cold', async () => {
     const root = freshRoot();
     const { runner } = quietRunner({ isolation: 'none', warmPython: false, workspaceRoot: root });

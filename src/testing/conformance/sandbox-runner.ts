@@ -161,6 +161,19 @@ export function sandboxRunnerConformance(
     });
   }, timeoutMs);
 
+  test(`${prefix}: a session opened with prepareTestRuns: false works as any other`, async () => {
+    const runner = await createRunner();
+    const session = await runner.open({ executionId: 'conformance-unprepared', language, dependencies: [], env: {}, signal: signal(), prepareTestRuns: false });
+    try {
+      await session.sync([{ path: 'data.txt', content: 'unprepared' }], { signal: signal() });
+      const result = await session.run(['sh', '-c', 'cat data.txt'], { timeoutMs: 20_000, signal: signal() });
+      assert.equal(result.exitCode, 0);
+      assert.match(result.stdout, /unprepared/);
+    } finally {
+      await session.close();
+    }
+  }, timeoutMs);
+
   test(`${prefix}: commands run in the workspace and see the synced files`, async () => {
     await withSession(async (session) => {
       await session.sync([{ path: 'dir/data.txt', content: 'payload-42' }], { signal: signal() });
