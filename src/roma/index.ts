@@ -25,7 +25,6 @@ export {
   RomaGenerateRequestSchema,
   parseRomaGenerateRequest,
   romaErrorDetails,
-  formatNaiveUtc,
   type RomaLLMProvider,
   type RomaCacheStrategy,
   type RomaExecutionStatus,
@@ -47,6 +46,7 @@ export {
   type RomaGenerateRequestInput,
   type RomaGenerateResponse,
 } from './schemas.js';
+export { formatNaiveUtc } from './pydantic-fields.js';
 export { fromRomaPlan, romaExtrasOf, type FromRomaPlanOptions, type RomaPlanExtras } from './plan.js';
 export { toRomaResult, romaFailureResult, romaProviderOf, type ToRomaResultOptions } from './result.js';
 export { fromRomaGenerateRequest, toRomaGenerateResponse, renderRomaCode, type FromRomaGenerateRequestOptions } from './generate.js';

@@ -9,8 +9,8 @@ import {
   type RomaExecutionPlan,
   type RomaLLMUsage,
   type RomaTestResult,
-  formatNaiveUtc,
 } from './schemas.js';
+import { formatNaiveUtc } from './pydantic-fields.js';
 import { toRomaArtifactType, toRomaStatus } from './status.js';
 
 export interface ToRomaResultOptions {

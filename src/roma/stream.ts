@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { PTCEventMap, PTCEventName } from '../events.js';
-import { type RomaArtifactResult, formatNaiveUtc } from './schemas.js';
+import { formatNaiveUtc } from './pydantic-fields.js';
+import type { RomaArtifactResult } from './schemas.js';
 
 /**
  * `JSON.stringify` for an SSE `data:` line. JSON escapes every control character below U+0020,
