@@ -7,7 +7,7 @@ import { createRedisCache, type RedisCache } from '../../src/caches/redis.js';
 import { CACHE_FORMAT_VERSION } from '../../src/cache-key.js';
 import { PTCError } from '../../src/errors.js';
 import { cacheConformance, sampleBundle } from '../../src/testing/conformance/cache.js';
-import { freePort, RedisServer, redisSkipReason, runScriptInChild } from '../helpers/redis-server.js';
+import { BAD_REDIS_CONNECTION_OPTIONS, freePort, RedisServer, redisSkipReason, runScriptInChild } from '../helpers/redis-server.js';
 
 const signal = () => new AbortController().signal;
 const skipped = redisSkipReason === undefined ? '' : ` (SKIPPED: ${redisSkipReason})`;
@@ -265,17 +265,7 @@ describe.skipIf(redisSkipReason !== undefined)(`RedisCache faults${skipped}`, ()
 });
 
 describe('createRedisCache options', () => {
-  test.each([
-    ['not a url', {}, /url/],
-    ['http://127.0.0.1:6379', {}, /redis:\/\//],
-    ['redis://127.0.0.1:6379', { connectTimeoutMs: 0 }, /connectTimeoutMs/],
-    ['redis://127.0.0.1:6379', { operationTimeoutMs: -1 }, /operationTimeoutMs/],
-    ['redis://127.0.0.1:6379', { reconnectAttempts: 1.5 }, /reconnectAttempts/],
-    ['redis://127.0.0.1:6379', { retryIntervalMs: 'soon' }, /retryIntervalMs/],
-    ['redis://127.0.0.1:6379', { errorWarningIntervalMs: Number.NaN }, /errorWarningIntervalMs/],
-    ['redis://127.0.0.1:6379', { namespace: '' }, /namespace/],
-    ['redis://127.0.0.1:6379', { onWarning: 1 }, /onWarning/],
-  ])('%s with %o throws a TypeError naming the problem', (url, options, problem) => {
+  test.each(BAD_REDIS_CONNECTION_OPTIONS)('%s with %o throws a TypeError naming the problem', (url, options, problem) => {
     expect(() => createRedisCache(url, options as never)).toThrow(TypeError);
     expect(() => createRedisCache(url, options as never)).toThrow(problem);
   });

@@ -7,7 +7,7 @@ import { PTCError } from '../../src/errors.js';
 import { PTCAgent } from '../../src/index.js';
 import { FakeSandboxRunner, ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { BUGGY, FIXED, PLAN, expectValidBundle, judgeCalc } from '../helpers.js';
-import { freePort, RedisServer, redisSkipReason, runScriptInChild } from '../helpers/redis-server.js';
+import { BAD_REDIS_CONNECTION_OPTIONS, freePort, RedisServer, redisSkipReason, runScriptInChild } from '../helpers/redis-server.js';
 
 const signal = () => new AbortController().signal;
 const skipped = redisSkipReason === undefined ? '' : ` (SKIPPED: ${redisSkipReason})`;
@@ -254,16 +254,8 @@ describe.skipIf(redisSkipReason !== undefined)(`RedisCheckpointStore faults${ski
 
 describe('createRedisCheckpointStore options', () => {
   test.each([
-    ['not a url', {}, /url/],
-    ['http://127.0.0.1:6379', {}, /redis:\/\//],
-    ['redis://127.0.0.1:6379', { connectTimeoutMs: 0 }, /connectTimeoutMs/],
-    ['redis://127.0.0.1:6379', { operationTimeoutMs: -1 }, /operationTimeoutMs/],
-    ['redis://127.0.0.1:6379', { reconnectAttempts: 1.5 }, /reconnectAttempts/],
-    ['redis://127.0.0.1:6379', { retryIntervalMs: 'soon' }, /retryIntervalMs/],
-    ['redis://127.0.0.1:6379', { errorWarningIntervalMs: Number.NaN }, /errorWarningIntervalMs/],
-    ['redis://127.0.0.1:6379', { namespace: '' }, /namespace/],
-    ['redis://127.0.0.1:6379', { onWarning: 1 }, /onWarning/],
-    ['redis://127.0.0.1:6379', { prefix: 'x:' }, /prefix/],
+    ...BAD_REDIS_CONNECTION_OPTIONS,
+    ['redis://127.0.0.1:6379', { prefix: 'x:' }, /prefix/] as const,
   ])('%s with %o throws a TypeError naming the problem', (url, options, problem) => {
     expect(() => createRedisCheckpointStore(url, options as never)).toThrow(TypeError);
     expect(() => createRedisCheckpointStore(url, options as never)).toThrow(problem);

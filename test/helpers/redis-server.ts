@@ -207,3 +207,19 @@ export async function runScriptInChild(script: string): Promise<{ output: string
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   return { output, code };
 }
+
+/**
+ * Bad URLs and connection options, each with what its TypeError must name: the Redis cache and
+ * the Redis checkpoint store share one connection (and its validation), so both run this table.
+ */
+export const BAD_REDIS_CONNECTION_OPTIONS: ReadonlyArray<readonly [url: string, options: Record<string, unknown>, problem: RegExp]> = [
+    ['not a url', {}, /url/],
+    ['http://127.0.0.1:6379', {}, /redis:\/\//],
+    ['redis://127.0.0.1:6379', { connectTimeoutMs: 0 }, /connectTimeoutMs/],
+    ['redis://127.0.0.1:6379', { operationTimeoutMs: -1 }, /operationTimeoutMs/],
+    ['redis://127.0.0.1:6379', { reconnectAttempts: 1.5 }, /reconnectAttempts/],
+    ['redis://127.0.0.1:6379', { retryIntervalMs: 'soon' }, /retryIntervalMs/],
+    ['redis://127.0.0.1:6379', { errorWarningIntervalMs: Number.NaN }, /errorWarningIntervalMs/],
+    ['redis://127.0.0.1:6379', { namespace: '' }, /namespace/],
+    ['redis://127.0.0.1:6379', { onWarning: 1 }, /onWarning/],
+];
