@@ -13,12 +13,12 @@
  * creates, which costs this loop about 12 µs per run that no user pays.
  */
 import { performance } from 'node:perf_hooks';
+import { reportResult } from './result.js';
 // Loaded by name at run time (the built package), typed from the sources: type-checking the
 // bench does not need a build.
 const packageName = 'ptc-agent';
 const { PTCAgent, PYTHON_PYTEST, parseJUnit, parsePlan } = (await import(packageName)) as typeof import('../src/index.js');
 const { FakeSandboxRunner, ScriptedCodeGenerator } = (await import(`${packageName}/testing`)) as typeof import('../src/testing/index.js');
-import { reportResult } from './result.js';
 
 const FILES = [
   { path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' },
