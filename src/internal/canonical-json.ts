@@ -6,7 +6,8 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value));
 }
 
-function sortKeys(value: unknown): unknown {
+/** A copy of a JSON value with object keys in sorted order at every depth, `undefined` members dropped. */
+export function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value && typeof value === 'object') {
     const sorted: Record<string, unknown> = {};

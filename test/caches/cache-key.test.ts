@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { CACHE_FORMAT_VERSION, cacheKey } from '../../src/cache-key.js';
+import { CACHE_FORMAT_VERSION, cacheKey, canonicalPlan } from '../../src/cache-key.js';
+import { canonicalJson } from '../../src/internal/canonical-json.js';
+import { sha256 } from '../../src/internal/files.js';
 import { parsePlan, type PlanInput } from '../../src/plan.js';
 
 const parts = { generatorId: 'anthropic:claude-x', testPresetId: 'pytest' };
@@ -100,5 +102,24 @@ describe('cacheKey', () => {
     const key = keyOf(base);
     expect(keyOf(base, { ...parts, generatorId: 'anthropic:claude-y' })).not.toBe(key);
     expect(keyOf(base, { ...parts, testPresetId: 'pytest-xdist' })).not.toBe(key);
+  });
+
+  test('is the sha256 of the canonical JSON of format, generator, preset and canonical plan, as in earlier releases', () => {
+    // Nested free-form keys out of order, and every optional field set: the fast path must write
+    // exactly what sorting the whole value writes, or every stored entry would miss.
+    const full: PlanInput = {
+      ...base,
+      architecture: { zeta: { b: 1, a: [{ y: 2, x: 1 }] }, alpha: 'if x:\n    y()' },
+      fileStructure: { 'z.py': 'last', 'a.py': 'first' },
+      candidates: 3,
+    };
+    for (const input of [base, full]) {
+      const plan = parsePlan(input);
+      const generic = sha256(canonicalJson({ format: CACHE_FORMAT_VERSION, generator: parts.generatorId, testPreset: parts.testPresetId, plan: canonicalPlan(plan) }));
+      expect(cacheKey(plan, parts)).toBe(`ptc:v${CACHE_FORMAT_VERSION}:${generic}`);
+      expect(JSON.stringify(canonicalPlan(plan))).toBe(canonicalJson(canonicalPlan(plan)));
+    }
+    // Pinned: the key `base` had before the fast path, so entries stored by earlier releases still hit.
+    expect(keyOf(base)).toBe('ptc:v2:0f5e20d661710fd8099981ffc94e03a0d19570b4862cac056da7c4e56942cd54');
   });
 });
