@@ -227,20 +227,19 @@ export class RunScope {
       this.linger(sandbox.opening.then((session) => session.close()).catch(() => {}));
       return undefined;
     }
-    const session = sandbox.session;
+    const failed = (error: unknown) => `closing the sandbox failed: ${error instanceof Error ? error.message : String(error)}`;
+    let closing: Promise<string | undefined>;
+    try {
+      closing = Promise.resolve(sandbox.session.close()).then(() => undefined, failed);
+    } catch (error) {
+      // An adapter whose close throws instead of rejecting.
+      closing = Promise.resolve(failed(error));
+    }
     let timer: NodeJS.Timeout | undefined;
-    const closing = Promise.resolve()
-      .then(() => session.close())
-      .then(
-        () => undefined,
-        (error: unknown) => `closing the sandbox failed: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    const outcome = await Promise.race([
-      closing,
-      new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), closeTimeoutMs);
-      }),
-    ]);
+    const outcome = await new Promise<string | undefined>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), closeTimeoutMs);
+      void closing.then(resolve);
+    });
     clearTimeout(timer);
     if (outcome !== 'timeout') return outcome;
     // A close that outlasted the wait goes on; whoever shuts the process down waits for it.

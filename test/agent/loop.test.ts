@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { GenerationError, PTCAgent } from '../../src/index.js';
+import { GenerationError, PTCAgent, type SandboxRunner } from '../../src/index.js';
 import { FakeSandboxRunner, ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { BUGGY, FIXED, PLAN, expectNoOpenSession, expectValidBundle, judgeCalc } from '../helpers.js';
 
@@ -154,6 +154,30 @@ describe('the loop', () => {
     expect(bundle.status).toBe('success');
     expect(bundle.warnings.join('\n')).toContain('close exploded');
     expect(runner.closed).toBe(1);
+  });
+
+  test('a session whose close throws synchronously (not a rejected promise) also ends the run with a warning', async () => {
+    const fake = new FakeSandboxRunner();
+    const runner: SandboxRunner = {
+      id: 'sync-throwing-close',
+      open: async (spec) => {
+        const session = await fake.open(spec);
+        return {
+          id: session.id,
+          sync: (files, options) => session.sync(files, options),
+          run: (argv, options) => session.run(argv, options),
+          readFile: (path, options) => session.readFile(path, options),
+          close: () => {
+            void session.close();
+            throw new Error('close threw at once');
+          },
+        };
+      },
+    };
+    const bundle = await new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner }).execute(PLAN);
+    expect(bundle.status).toBe('success');
+    expect(bundle.warnings.join('\n')).toContain('close threw at once');
+    expectNoOpenSession(fake);
   });
 
   test('the sandbox opens while the first generation runs, not after it', async () => {
