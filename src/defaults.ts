@@ -25,11 +25,10 @@ export class DefaultRunner implements SandboxRunner {
   }
 }
 
-/**
- * An `LruCache` with its defaults. Its calls never hang (memory, no I/O), so the agent skips the
- * per-call timer for it (src/run/cache.ts): the timer and its abort wiring cost more than the call.
- */
+/** An `LruCache` with its defaults, loaded on first use. */
 export class DefaultCache implements Cache {
+  /** As `LruCache`: memory only, called without a per-call timeout. */
+  readonly inProcess = true;
   private cache: Cache | undefined;
   private loading: Promise<Cache> | undefined;
 

@@ -28,6 +28,8 @@ const DEFAULT_MAX_SIZE_BYTES = 64 * 1024 * 1024;
  * Keyv store (Redis: `createRedisCache` in `ptc-agent/redis`).
  */
 export class LruCache implements Cache {
+  /** Memory only: the agent calls it without a per-call timeout (see `Cache.inProcess`). */
+  readonly inProcess = true;
   readonly maxSizeBytes: number;
   private readonly entries: LRUCache<string, string>;
 

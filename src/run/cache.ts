@@ -2,7 +2,6 @@ import { performance } from 'node:perf_hooks';
 import { type ArtifactBundle, ArtifactBundleSchema } from '../bundle.js';
 import type { Cache } from '../contracts/cache.js';
 import { sha256 } from '../internal/files.js';
-import { DefaultCache } from '../defaults.js';
 import { withTimeout } from '../internal/async.js';
 import type { RunContext } from './context.js';
 import { isUsable } from './result.js';
@@ -64,8 +63,8 @@ export async function writeCache(context: RunContext, cache: Cache, key: string,
 /** Never aborted; stands in for a missing caller signal on calls that cannot hang. */
 const UNBOUNDED = new AbortController().signal;
 
-/** `withTimeout`, but for the agent's own in-process default cache, which cannot hang. */
+/** `withTimeout`, but not for an in-process cache (`Cache.inProcess`), whose calls settle at once. */
 function bounded<T>(cache: Cache, task: (signal: AbortSignal) => Promise<T>, timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<T> {
-  if (cache instanceof DefaultCache) return task(signal ?? UNBOUNDED);
+  if (cache.inProcess === true) return task(signal ?? UNBOUNDED);
   return withTimeout(task, timeoutMs, signal, what);
 }

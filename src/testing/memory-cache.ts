@@ -7,6 +7,8 @@ import { abortReason } from '../internal/async.js';
  * changes a stored entry). Counts calls for tests. For production use `KeyvCache`.
  */
 export class MemoryCache implements Cache {
+  /** Memory only: the agent calls it without a per-call timeout (see `Cache.inProcess`). */
+  readonly inProcess = true;
   readonly entries = new Map<string, { json: string; expiresAt: number }>();
   gets = 0;
   sets = 0;

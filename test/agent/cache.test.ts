@@ -123,6 +123,26 @@ describe('a faulty cache never fails a run', () => {
     expectNoOpenSession(runner);
   });
 
+  test('an in-process cache (inProcess) is called without a per-call timeout; any other cache is bounded by cacheTimeoutMs', async () => {
+    // A get that takes 80 ms against a 20 ms cacheTimeoutMs: only the cache that does not claim
+    // to be in process is timed out. (A real in-process cache settles at once; the conformance
+    // suite holds it to that.)
+    const slowGet = (inProcess: boolean): Cache => {
+      const cache = new MemoryCache();
+      return {
+        inProcess,
+        get: (key, options) => new Promise((resolve) => setTimeout(() => resolve(cache.get(key, options)), 80)),
+        set: (key, bundle, options) => cache.set(key, bundle, options),
+        delete: (key, options) => cache.delete(key, options),
+      };
+    };
+    const timedOut = await makeAgent(slowGet(false), FIXED, { cacheTimeoutMs: 20 }).agent.execute(PLAN);
+    expect(timedOut.warnings.join('\n')).toMatch(/cache read.*timed out after 20 ms/);
+    const inProcess = await makeAgent(slowGet(true), FIXED, { cacheTimeoutMs: 20 }).agent.execute(PLAN);
+    expect(inProcess.status).toBe('success');
+    expect(inProcess.warnings).toEqual([]);
+  });
+
   test('a corrupt entry is a miss: the run regenerates', async () => {
     const cache = new MemoryCache();
     const { agent, generator } = makeAgent(cache);

@@ -231,4 +231,20 @@ export function cacheConformance(
     const values = await Promise.all(keys.map((k) => cache.get(k, { signal: signal() })));
     values.forEach((value, index) => assert.deepStrictEqual(value, sampleBundle(`c${index}`)));
   }, timeoutMs);
+
+  test(`${prefix}: a cache that says it is in process (inProcess) settles every call before any I/O`, async () => {
+    const cache = await createCache();
+    assert.ok(cache.inProcess === undefined || typeof cache.inProcess === 'boolean', `inProcess must be a boolean, got ${typeof cache.inProcess}`);
+    // The agent drops its per-call timeout for such a cache: a call that waited on I/O or a timer
+    // could then hold a run until its deadline.
+    if (cache.inProcess !== true) return;
+    const k = key('in-process');
+    const beforeIo = async (call: Promise<unknown>, what: string) => {
+      const first = await Promise.race([call.then(() => 'settled'), new Promise((resolve) => setImmediate(() => resolve('I/O')))]);
+      assert.equal(first, 'settled', `${what} did not settle before the event loop reached I/O`);
+    };
+    await beforeIo(cache.set(k, sampleBundle('in-process'), { ttlMs: 60_000, signal: signal() }), 'set');
+    await beforeIo(cache.get(k, { signal: signal() }), 'get');
+    await beforeIo(cache.delete(k, { signal: signal() }), 'delete');
+  }, timeoutMs);
 }
