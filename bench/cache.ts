@@ -1,11 +1,11 @@
 /**
  * Cache latency: `npm run bench:cache` (tsx bench/cache.ts).
  *
- * 1. Hit latency (get of a stored bundle, validated) of the agent's default `LruCache`, of
+ * 1. Hit latency (get of a stored bundle, validated) of `LruCache` (in process), of
  *    KeyvCache in memory and on a real redis-server (started on a free loopback port when
  *    `redis-server` is on PATH).
  * 2. One plan end to end through PTCAgent with fakes (scripted generator, fake sandbox): a miss
- *    (fresh key each time) against a hit, with the default cache and on Redis.
+ *    (fresh key each time) against a hit, with an `LruCache` and on Redis.
  *
  * Goals: memory hit p50 <= 50 µs, Redis hit p50 <= 1 ms. Every figure comes from this one run.
  */
@@ -91,7 +91,7 @@ console.log(`node ${process.version}, ${new Date().toISOString()}`);
 console.log('End to end uses zero-latency fakes, so a miss here is pure agent + sandbox-fake overhead:');
 console.log('with a real model (seconds per call) a hit saves the whole generation and test time.\n');
 
-report('memory hit (LruCache, the default)', await hitLatency(new LruCache(), 20_000), 0.05);
+report('memory hit (LruCache)', await hitLatency(new LruCache(), 20_000), 0.05);
 report('memory hit (KeyvCache)', await hitLatency(new KeyvCache(), 20_000), 0.05);
 
 let server: RedisServer | undefined;

@@ -2,7 +2,7 @@ import type { Cache } from './contracts/cache.js';
 import type { CheckpointStore } from './contracts/checkpoint.js';
 import type { CodeGenerator } from './contracts/code-generator.js';
 import type { SandboxRunner } from './contracts/sandbox-runner.js';
-import { DefaultCache, DefaultRunner } from './defaults.js';
+import { DefaultRunner } from './defaults.js';
 import type { Language } from './plan.js';
 import { DEFAULT_TEST_PRESETS, TestPresetSchema, type TestPreset } from './reports/presets.js';
 import { durationMs, integerAtLeast, nonNegativeInteger, positiveInteger, rejectUnknownKeys } from './internal/validate.js';
@@ -32,7 +32,11 @@ export interface PTCAgentOptions {
   generator: CodeGenerator;
   /** Runs the tests. @default new LocalSandboxRunner() (isolation 'auto') */
   runner?: SandboxRunner;
-  /** Where bundles are stored between runs; `false` turns caching off. @default new LruCache() (in this process, at most 64 MiB) */
+  /**
+   * Where bundles are stored between runs (`new LruCache()` in this process, `KeyvCache` or
+   * `createRedisCache` shared). `false` or absent: no cache, every run generates and tests anew;
+   * identical plans in flight at once still share one run. @default none
+   */
   cache?: Cache | false;
   /** Runs executing at once; the rest wait in a FIFO queue. @default 10 */
   maxConcurrent?: number;
@@ -120,7 +124,7 @@ export function resolveOptions(options: PTCAgentOptions): ResolvedOptions {
   if (!runner || typeof runner.open !== 'function' || typeof runner.id !== 'string') {
     throw new TypeError('runner must be a SandboxRunner (an object with an id and open())');
   }
-  const cache = options.cache === false ? undefined : (options.cache ?? new DefaultCache());
+  const cache = options.cache === false ? undefined : options.cache;
   if (cache && (typeof cache.get !== 'function' || typeof cache.set !== 'function')) {
     throw new TypeError('cache must be a Cache (get, set, delete) or false');
   }

@@ -19,7 +19,7 @@ const LRU_CACHE_OPTION_NAMES = ['maxSizeBytes'] as const satisfies readonly (key
 const DEFAULT_MAX_SIZE_BYTES = 64 * 1024 * 1024;
 
 /**
- * The agent's default cache: bundles in this process's memory, least recently used dropped first
+ * An in-process cache (`cache: new LruCache()`): bundles in this process's memory, least recently used dropped first
  * once `maxSizeBytes` is reached (on `lru-cache`). Entries are stored as JSON text, so a caller
  * that changes its bundle afterwards never changes what a later hit returns, and what comes back
  * is exactly what a remote store would give (the agent validates it either way).

@@ -7,7 +7,7 @@ describe('events', () => {
   test('a refined run emits the phases in order, each payload with execution id and timestamp', async () => {
     const generator = new ScriptedCodeGenerator([{ files: BUGGY }, { files: FIXED }], { progressTokens: 42 });
     const runner = new FakeSandboxRunner({ results: judgeCalc, openLatencyMs: 5 });
-    const agent = new PTCAgent({ generator, runner });
+    const agent = new PTCAgent({ generator, runner, cache: new MemoryCache() });
     const seen: Array<{ name: string; executionId: string; timestamp: number }> = [];
     for (const name of EVENT_NAMES) agent.on(name, (payload) => seen.push({ name, executionId: payload.executionId, timestamp: payload.timestamp }));
     await agent.execute({ ...PLAN, executionId: 'evt-1', dependencies: ['requests'] });
@@ -165,14 +165,14 @@ describe('options', () => {
     expect(() => new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner: {} as never })).toThrow(/runner/);
   });
 
-  test('the embedded defaults: the local runner and an in-memory cache, with no I/O at construction', async () => {
+  test('the embedded defaults: the local runner and no cache, with no I/O at construction', async () => {
     const generator = new ScriptedCodeGenerator({ files: FIXED });
     const agent = new PTCAgent({ generator });
     expect(agent.stats().total).toBe(0);
-    // Testing off keeps this offline and instant; the cache default is what makes the second call a hit.
+    // Testing off keeps this offline and instant; without a cache the second call runs again.
     await agent.execute({ ...PLAN, enableTesting: false, cacheStrategy: 'always' });
     const second = await agent.execute({ ...PLAN, enableTesting: false, cacheStrategy: 'always' });
-    expect(second.fromCache).toBe(true);
-    expect(generator.calls).toHaveLength(1);
+    expect(second.fromCache).toBe(false);
+    expect(generator.calls).toHaveLength(2);
   });
 });

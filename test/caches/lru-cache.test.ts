@@ -82,14 +82,22 @@ describe('LruCache', () => {
     expect(() => new LruCache({ maxSizeByte: 10 } as never)).toThrow(/maxSizeBytes/);
   });
 
-  test("is the agent's default cache: a repeated plan is a hit with no generation", async () => {
-    const generator = new ScriptedCodeGenerator({
+  test('the agent has no cache by default (a repeated plan runs again); with cache: new LruCache() the repeat is a hit with no generation', async () => {
+    const script = {
       files: [
         { path: 'calc.py', content: 'def add(a, b):\n    return a + b\n' },
-        { path: 'tests/test_calc.py', content: 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n', kind: 'test' },
+        { path: 'tests/test_calc.py', content: 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n', kind: 'test' as const },
       ],
-    });
-    const agent = new PTCAgent({ generator, runner: new FakeSandboxRunner({ results: { passed: ['test_add'] } }) });
+    };
+    const runner = new FakeSandboxRunner({ results: { passed: ['test_add'] } });
+    const uncached = new ScriptedCodeGenerator(script);
+    const byDefault = new PTCAgent({ generator: uncached, runner });
+    expect((await byDefault.execute({ taskDescription: 'add two numbers' })).fromCache).toBe(false);
+    expect((await byDefault.execute({ taskDescription: 'add two numbers' })).fromCache).toBe(false);
+    expect(uncached.calls).toHaveLength(2);
+
+    const generator = new ScriptedCodeGenerator(script);
+    const agent = new PTCAgent({ generator, runner, cache: new LruCache() });
     const first = await agent.execute({ taskDescription: 'add two numbers' });
     const second = await agent.execute({ taskDescription: 'add two numbers' });
     expect(first.fromCache).toBe(false);
