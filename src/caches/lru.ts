@@ -19,10 +19,11 @@ const LRU_CACHE_OPTION_NAMES = ['maxSizeBytes'] as const satisfies readonly (key
 const DEFAULT_MAX_SIZE_BYTES = 64 * 1024 * 1024;
 
 /**
- * An in-process cache (`cache: new LruCache()`): bundles in this process's memory, least recently used dropped first
- * once `maxSizeBytes` is reached (on `lru-cache`). Entries are stored as JSON text, so a caller
- * that changes its bundle afterwards never changes what a later hit returns, and what comes back
- * is exactly what a remote store would give (the agent validates it either way).
+ * An in-process cache (`cache: new LruCache()`): bundles in this process's memory, least
+ * recently used dropped first once `maxSizeBytes` is reached (on `lru-cache`). Entries are
+ * stored as JSON text, so a caller that changes its bundle afterwards never changes what a later
+ * hit returns, and what comes back is exactly what a remote store would give (the agent validates
+ * it either way).
  *
  * For a cache shared between processes, or one that outlives the process, use `KeyvCache` on a
  * Keyv store (Redis: `createRedisCache` in `ptc-agent/redis`).

@@ -5,8 +5,9 @@ export interface CacheCallOptions {
 }
 
 /**
- * Stores bundles by key. Implementations: `LruCache` (in process; the agent's default),
- * `KeyvCache` (memory, Redis, any Keyv store), `MemoryCache` (`ptc-agent/testing`), or your own.
+ * Stores bundles by key. Implementations: `LruCache` (in process), `KeyvCache` (memory, Redis,
+ * any Keyv store), `MemoryCache` (`ptc-agent/testing`), or your own. The agent has none unless
+ * its `cache` option names one.
  *
  * The agent treats the cache as unreliable: every call is bounded by a timeout (`cacheTimeoutMs`,
  * unless the cache is `inProcess`), a thrown error or a value that fails the bundle schema becomes
