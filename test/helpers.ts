@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { ArtifactBundle, GeneratedFileInput } from '../src/index.js';
+import type { ArtifactBundle, GeneratedFileInput, SandboxRunner } from '../src/index.js';
 import { ArtifactBundleSchema } from '../src/index.js';
 import type { FakeSandboxRunner } from '../src/testing/index.js';
 
@@ -29,4 +29,22 @@ export function expectNoOpenSession(runner: FakeSandboxRunner): void {
 
 export function expectValidBundle(bundle: ArtifactBundle): void {
   expect(ArtifactBundleSchema.safeParse(bundle).success).toBe(true);
+}
+
+/** Wraps a fake's sessions: `override` replaces some of their methods. */
+export function wrapSessions(inner: FakeSandboxRunner, override: (session: Awaited<ReturnType<FakeSandboxRunner['open']>>) => Partial<Awaited<ReturnType<FakeSandboxRunner['open']>>>): SandboxRunner {
+  return {
+    id: inner.id,
+    async open(spec) {
+      const session = await inner.open(spec);
+      return {
+        id: session.id,
+        sync: (files, options) => session.sync(files, options),
+        run: (command, options) => session.run(command, options),
+        readFile: (path, options) => session.readFile(path, options),
+        close: () => session.close(),
+        ...override(session),
+      };
+    },
+  };
 }

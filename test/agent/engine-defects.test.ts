@@ -28,7 +28,7 @@ import {
   delay,
   junitXml,
 } from '../../src/testing/index.js';
-import { BUGGY, FIXED, PLAN, expectNoOpenSession, expectValidBundle, judgeCalc } from '../helpers.js';
+import { BUGGY, FIXED, PLAN, expectNoOpenSession, expectValidBundle, judgeCalc, wrapSessions } from '../helpers.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
@@ -64,24 +64,6 @@ function recordEvents(agent: PTCAgent): RecordedEvent[] {
 }
 
 const warningCodes = (events: readonly RecordedEvent[]) => events.filter((event) => event.name === 'warning').map((event) => event.code);
-
-/** Wraps a fake's sessions: `override` replaces some of their methods. */
-function wrapSessions(inner: FakeSandboxRunner, override: (session: Awaited<ReturnType<FakeSandboxRunner['open']>>) => Partial<Awaited<ReturnType<FakeSandboxRunner['open']>>>): SandboxRunner {
-  return {
-    id: inner.id,
-    async open(spec) {
-      const session = await inner.open(spec);
-      return {
-        id: session.id,
-        sync: (files, options) => session.sync(files, options),
-        run: (command, options) => session.run(command, options),
-        readFile: (path, options) => session.readFile(path, options),
-        close: () => session.close(),
-        ...override(session),
-      };
-    },
-  };
-}
 
 // 1 ─────────────────────────────────────────────────────────────────────────────────────────────
 test('1. each iteration is tested on exactly its own files plus the acceptance tests: nothing of iteration 1 or its test run survives', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { GenerationError, PTCAgent, type SandboxRunner } from '../../src/index.js';
+import { GenerationError, PTCAgent } from '../../src/index.js';
 import { FakeSandboxRunner, ScriptedCodeGenerator } from '../../src/testing/index.js';
-import { BUGGY, FIXED, PLAN, expectNoOpenSession, expectValidBundle, judgeCalc } from '../helpers.js';
+import { BUGGY, FIXED, PLAN, expectNoOpenSession, expectValidBundle, judgeCalc, wrapSessions } from '../helpers.js';
 
 describe('the loop', () => {
   test('green first time: one generation, one test run, one session', async () => {
@@ -158,22 +158,12 @@ describe('the loop', () => {
 
   test('a session whose close throws synchronously (not a rejected promise) also ends the run with a warning', async () => {
     const fake = new FakeSandboxRunner();
-    const runner: SandboxRunner = {
-      id: 'sync-throwing-close',
-      open: async (spec) => {
-        const session = await fake.open(spec);
-        return {
-          id: session.id,
-          sync: (files, options) => session.sync(files, options),
-          run: (argv, options) => session.run(argv, options),
-          readFile: (path, options) => session.readFile(path, options),
-          close: () => {
-            void session.close();
-            throw new Error('close threw at once');
-          },
-        };
+    const runner = wrapSessions(fake, (session) => ({
+      close: () => {
+        void session.close();
+        throw new Error('close threw at once');
       },
-    };
+    }));
     const bundle = await new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner }).execute(PLAN);
     expect(bundle.status).toBe('success');
     expect(bundle.warnings.join('\n')).toContain('close threw at once');
