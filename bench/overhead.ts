@@ -5,9 +5,9 @@
  * defaults (cache strategy `smart`, no cache) and one with `cache: new LruCache()` (every plan is
  * new, so each of its runs is a lookup that misses, a run and a store: what caching costs). The
  * figure is the median of the rounds (goal: <= 60 µs per run with the defaults, about 0.01% of
- * one real test run). A minimal
- * hand-written loop making the same adapter calls (generate, open, sync, run, read the report,
- * parse it, close) and nothing else is printed beside it for scale, without a goal.
+ * one real test run). A minimal hand-written loop making the same adapter calls (generate, open,
+ * sync, run, read the report, parse it, close) and nothing else is printed beside it for scale,
+ * without a goal.
  *
  * It measures the built package (`ptc-agent`, as users import it; `npm run bench:overhead` builds
  * first), not the sources through tsx: tsx keeps function names by wrapping every closure it
