@@ -306,8 +306,7 @@ describe('ptc-agent demo', () => {
   })();
 
   // `script` gives the CLI a real pseudo-terminal, the only way to see the live mode from outside.
-  test.skipIf(!hasScript)('on a terminal: live progress (a spinner that redraws); on a 0-column pty: plain lines', async () => {
-    if (!hasScript) console.warn('SKIPPED: util-linux `script` is not installed, the live progress is not exercised');
+  test.skipIf(!hasScript)(`on a terminal: live progress (a spinner that redraws); on a 0-column pty: plain lines${hasScript ? '' : ' (SKIPPED: util-linux `script` is not installed)'}`, async () => {
     const loader = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
     const cli = `'${process.execPath}' --import '${loader}' '${join(ROOT, 'src/cli/index.ts')}' demo`;
     const live = await runCLI(['-qec', `stty cols 100 rows 30; ${cli}`, '/dev/null'], { cwd: dir.path, env, command: ['script'] });

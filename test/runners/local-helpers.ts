@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SandboxFile, SandboxRunner, SandboxSession } from '../../src/contracts/sandbox-runner.js';
 import type { Language } from '../../src/plan.js';
 import { runTests } from '../../src/reports/run-tests.js';
@@ -45,6 +47,29 @@ export async function withSession<T>(
     return await body(session);
   } finally {
     await session.close();
+  }
+}
+
+/** A workspace root of its own per session: a warm session's standbys are told apart by it (see processesWith). */
+export const freshRoot = (): string => mkdtempSync(join(tmpdir(), 'ptc-warm-test-'));
+
+/**
+ * Opens a `language` session of a runner with `options` in a fresh workspace root, runs `body`,
+ * then closes the session and removes the root, whatever `body` did.
+ */
+export async function withOwnRoot<T>(
+  language: Language,
+  options: LocalSandboxRunnerOptions,
+  body: (session: SandboxSession, root: string) => Promise<T>,
+): Promise<T> {
+  const root = freshRoot();
+  const { runner } = quietRunner({ ...options, workspaceRoot: root });
+  const session = await runner.open({ executionId: `${language}-${Date.now()}`, language, dependencies: [], env: {}, signal: signal() });
+  try {
+    return await body(session, root);
+  } finally {
+    await session.close();
+    rmSync(root, { recursive: true, force: true });
   }
 }
 

@@ -15,7 +15,7 @@ describe('the local runner says how the tests were confined', () => {
     expect(bundle.warnings.some((warning) => warning.includes('WITHOUT a filesystem/network jail'))).toBe(false);
   }, 60_000);
 
-  test.skipIf(SKIP_BWRAP)("isolation 'bwrap': the bundle says bwrap", async () => {
+  test.skipIf(SKIP_BWRAP)(`isolation 'bwrap': the bundle says bwrap${SKIP_BWRAP ? ' (SKIPPED: bwrap is not usable here)' : ''}`, async () => {
     const { runner } = quietRunner({ isolation: 'bwrap' });
     const bundle = await new PTCAgent({ generator: new ScriptedCodeGenerator({ files: FIXED }), runner, cache: false }).execute(PLAN);
     expect(bundle.status).toBe('success');

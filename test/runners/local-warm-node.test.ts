@@ -1,7 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import type { SandboxFile, SandboxSession } from '../../src/contracts/sandbox-runner.js';
 import { PTCAgent } from '../../src/index.js';
@@ -9,24 +7,12 @@ import { ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { JAVASCRIPT_NODE_TEST } from '../../src/reports/presets.js';
 import type { LocalIsolation, LocalSandboxRunnerOptions } from '../../src/runners/local.js';
 import { standbyReporterFlags, WARM_NODE_MARKER, warmNodeTestFile } from '../../src/runners/local/warm-node.js';
-import { parentOf, processesWith, quietRunner, recordingRunner, runSuite, signal, SKIP_BWRAP, warmRuns } from './local-helpers.js';
+import { freshRoot, parentOf, processesWith, quietRunner, recordingRunner, runSuite, signal, SKIP_BWRAP, warmRuns, withOwnRoot } from './local-helpers.js';
 
 const warmRetries = (session: SandboxSession): number => (session as unknown as { warmRetries: number }).warmRetries;
 
-/** A workspace root of its own per session: its standbys are told apart by it (see processesWith). */
-const freshRoot = (): string => mkdtempSync(join(tmpdir(), 'ptc-warm-node-test-'));
-
-async function withWarm<T>(isolation: LocalIsolation, body: (session: SandboxSession, root: string) => Promise<T>, options: LocalSandboxRunnerOptions = {}): Promise<T> {
-  const root = freshRoot();
-  const { runner } = quietRunner({ isolation, warmNode: true, workspaceRoot: root, ...options });
-  const session = await runner.open({ executionId: `warm-node-${Date.now()}`, language: 'javascript', dependencies: [], env: {}, signal: signal() });
-  try {
-    return await body(session, root);
-  } finally {
-    await session.close();
-    rmSync(root, { recursive: true, force: true });
-  }
-}
+const withWarm = <T>(isolation: LocalIsolation, body: (session: SandboxSession, root: string) => Promise<T>, options: LocalSandboxRunnerOptions = {}): Promise<T> =>
+  withOwnRoot('javascript', { isolation, warmNode: true, ...options }, body);
 
 /** The preset's own command for these test files, as the model's run sends it. */
 const command = (testFiles: readonly string[]) => [...JAVASCRIPT_NODE_TEST.command, ...testFiles];
@@ -39,16 +25,8 @@ async function run(session: SandboxSession, files: SandboxFile[], testFiles: rea
 }
 
 /** What a cold run of `files` gives, from a session without warm runs. */
-async function coldRun(isolation: LocalIsolation, files: SandboxFile[], testFiles: readonly string[] = ['test/calc.test.js']) {
-  const root = freshRoot();
-  const { runner } = quietRunner({ isolation, warmNode: false, workspaceRoot: root });
-  const session = await runner.open({ executionId: 'cold', language: 'javascript', dependencies: [], env: {}, signal: signal() });
-  try {
-    return await run(session, files, testFiles);
-  } finally {
-    await session.close();
-    rmSync(root, { recursive: true, force: true });
-  }
+function coldRun(isolation: LocalIsolation, files: SandboxFile[], testFiles: readonly string[] = ['test/calc.test.js']) {
+  return withOwnRoot('javascript', { isolation, warmNode: false }, (session) => run(session, files, testFiles));
 }
 
 /**
@@ -62,7 +40,7 @@ const normalized = (text: string | undefined) =>
     .replaceAll(/\d+\.\d+ms/g, 'Nms')
     .replaceAll(/duration_ms \d+(\.\d+)?/g, 'duration_ms N')
     .replaceAll(/time="[\d.]+"/g, 'time="N"')
-    .replaceAll(/ptc-warm-node-test-[A-Za-z0-9]+\//g, '')
+    .replaceAll(/ptc-warm-test-[A-Za-z0-9]+\//g, '')
     .replaceAll(/ptc-workspace-[A-Za-z0-9]+(\/w)?/g, 'WS');
 
 /** The whole of what the model reads of a run: exit code, stdout, stderr, report. */
@@ -101,32 +79,21 @@ describe('warm node runs: pure helpers', () => {
 
 describe('warmNode is on by default, and can be turned off', () => {
   test('a default runner keeps a standby and runs the model\'s run warm; close takes the next standby down', async () => {
-    const root = freshRoot();
-    const { runner } = quietRunner({ isolation: 'none', workspaceRoot: root });
-    const session = await runner.open({ executionId: 'default', language: 'javascript', dependencies: [], env: {}, signal: signal() });
-    try {
+    const root = await withOwnRoot('javascript', { isolation: 'none' }, async (session, root) => {
       const result = await run(session, PASSING);
       expect(result.exitCode).toBe(0);
       expect(warmRuns(session)).toBe(1);
-    } finally {
-      await session.close();
-      rmSync(root, { recursive: true, force: true });
-    }
+      return root;
+    });
     expect(processesWith(WARM_NODE_MARKER, root)).toEqual([]);
   }, 60_000);
 
   test('warmNode: false starts no standby and runs cold', async () => {
-    const root = freshRoot();
-    const { runner } = quietRunner({ isolation: 'none', warmNode: false, workspaceRoot: root });
-    const session = await runner.open({ executionId: 'off', language: 'javascript', dependencies: [], env: {}, signal: signal() });
-    try {
+    await withOwnRoot('javascript', { isolation: 'none', warmNode: false }, async (session, root) => {
       expect((await run(session, PASSING)).exitCode).toBe(0);
       expect(warmRuns(session)).toBe(0);
       expect(processesWith(WARM_NODE_MARKER, root)).toEqual([]);
-    } finally {
-      await session.close();
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   }, 60_000);
 });
 

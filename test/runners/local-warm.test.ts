@@ -1,7 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import type { SandboxFile, SandboxSession } from '../../src/contracts/sandbox-runner.js';
 import { PTCAgent } from '../../src/index.js';
@@ -9,30 +7,13 @@ import { ScriptedCodeGenerator } from '../../src/testing/index.js';
 import { PYTHON_PYTEST } from '../../src/reports/presets.js';
 import type { LocalIsolation, LocalSandboxRunnerOptions } from '../../src/runners/local.js';
 import { importableNames, warmPytestArguments } from '../../src/runners/local/warm-python.js';
-import { parentOf, processesWith, quietRunner, recordingRunner, runSuite, signal, SKIP_BWRAP, warmRuns } from './local-helpers.js';
+import { freshRoot, parentOf, processesWith, quietRunner, recordingRunner, runSuite, signal, SKIP_BWRAP, warmRuns, withOwnRoot } from './local-helpers.js';
 
 /** Text in every standby's command line (the bootstrap's function name). */
 const STANDBY_MARKER = '_ptc_standby';
 
-
-/** A workspace root of its own per session: its standbys are told apart by it (see processesWith). */
-const freshRoot = (): string => mkdtempSync(join(tmpdir(), 'ptc-warm-test-'));
-
-async function open(isolation: LocalIsolation, options: LocalSandboxRunnerOptions = {}): Promise<SandboxSession> {
-  const { runner } = quietRunner({ isolation, warmPython: true, ...options });
-  return runner.open({ executionId: `warm-${Date.now()}`, language: 'python', dependencies: [], env: {}, signal: signal() });
-}
-
-async function withWarm<T>(isolation: LocalIsolation, body: (session: SandboxSession, root: string) => Promise<T>, options: LocalSandboxRunnerOptions = {}): Promise<T> {
-  const root = freshRoot();
-  const session = await open(isolation, { workspaceRoot: root, ...options });
-  try {
-    return await body(session, root);
-  } finally {
-    await session.close();
-    rmSync(root, { recursive: true, force: true });
-  }
-}
+const withWarm = <T>(isolation: LocalIsolation, body: (session: SandboxSession, root: string) => Promise<T>, options: LocalSandboxRunnerOptions = {}): Promise<T> =>
+  withOwnRoot('python', { isolation, warmPython: true, ...options }, body);
 
 /** The preset's own command, as the model's run sends it. */
 async function run(session: SandboxSession, files: SandboxFile[], timeoutMs = 30_000) {
@@ -41,16 +22,8 @@ async function run(session: SandboxSession, files: SandboxFile[], timeoutMs = 30
 }
 
 /** What a cold run of `files` prints, from a session without warm runs. */
-async function coldRun(isolation: LocalIsolation, files: SandboxFile[]) {
-  const root = freshRoot();
-  const { runner } = quietRunner({ isolation, warmPython: false, workspaceRoot: root });
-  const session = await runner.open({ executionId: 'cold', language: 'python', dependencies: [], env: {}, signal: signal() });
-  try {
-    return { result: await run(session, files), session };
-  } finally {
-    await session.close();
-    rmSync(root, { recursive: true, force: true });
-  }
+function coldRun(isolation: LocalIsolation, files: SandboxFile[]) {
+  return withOwnRoot('python', { isolation, warmPython: false }, async (session) => ({ result: await run(session, files), session }));
 }
 
 /** Timings and the session's own directories (its root, its workspace) are the only differences allowed. */
@@ -91,17 +64,12 @@ describe('warmPython is on by default, and can be turned off', () => {
   const files = [CALC, { path: 'tests/test_calc.py', content: 'from calc import add\ndef test_add():\n    assert add(1, 2) == 3\n' }];
 
   test('a default runner keeps a standby and runs the model\'s run warm', async () => {
-    const root = freshRoot();
-    const { runner } = quietRunner({ isolation: 'none', workspaceRoot: root });
-    const session = await runner.open({ executionId: 'default', language: 'python', dependencies: [], env: {}, signal: signal() });
-    try {
+    const root = await withOwnRoot('python', { isolation: 'none' }, async (session, root) => {
       const result = await run(session, files);
       expect(result.exitCode).toBe(0);
       expect(warmRuns(session)).toBe(1);
-    } finally {
-      await session.close();
-      rmSync(root, { recursive: true, force: true });
-    }
+      return root;
+    });
     // close() took the next standby down with the session.
     expect(processesWith(STANDBY_MARKER, root)).toEqual([]);
   }, 60_000);
@@ -127,18 +95,12 @@ describe('warmPython is on by default, and can be turned off', () => {
   }, 60_000);
 
   test('warmPython: false starts no standby and runs cold', async () => {
-    const root = freshRoot();
-    const { runner } = quietRunner({ isolation: 'none', warmPython: false, workspaceRoot: root });
-    const session = await runner.open({ executionId: 'off', language: 'python', dependencies: [], env: {}, signal: signal() });
-    try {
+    await withOwnRoot('python', { isolation: 'none', warmPython: false }, async (session, root) => {
       const result = await run(session, files);
       expect(result.exitCode).toBe(0);
       expect(warmRuns(session)).toBe(0);
       expect(processesWith(STANDBY_MARKER, root)).toEqual([]);
-    } finally {
-      await session.close();
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   }, 60_000);
 });
 

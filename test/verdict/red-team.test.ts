@@ -559,7 +559,7 @@ describe.skipIf(SKIP_PYTHON)(`python: cheats against pytest${SKIP_PYTHON ? ' (SK
       expect(bundle.testReport?.cases).toContainEqual(expect.objectContaining({ name: 'test_add', acceptance: true, status: 'failed', message: expect.stringContaining('data.json') }));
     });
 
-    test.skipIf(SKIP_NO_JAIL)('state the own run leaves outside the workspace (/tmp, /var/tmp, /dev/shm) is gone in the acceptance run', { timeout: TIMEOUT_MS }, async () => {
+    test.skipIf(SKIP_NO_JAIL)(`state the own run leaves outside the workspace (/tmp, /var/tmp, /dev/shm) is gone in the acceptance run${SKIP_NO_JAIL ? ' (SKIPPED: bwrap is not usable here)' : ''}`, { timeout: TIMEOUT_MS }, async () => {
       const places = "PLACES = ['/tmp/ptc-red-team-sign', '/var/tmp/ptc-red-team-sign', '/dev/shm/ptc-red-team-sign']\n";
       const conftest = {
         path: 'conftest.py',
@@ -575,7 +575,7 @@ describe.skipIf(SKIP_PYTHON)(`python: cheats against pytest${SKIP_PYTHON ? ' (SK
       expectCaughtByAcceptanceRun(bundle);
     });
 
-    test.skipIf(SKIP_NO_JAIL)('a background process started by the own run does not live on to fix calc.py for the acceptance run', { timeout: TIMEOUT_MS }, async () => {
+    test.skipIf(SKIP_NO_JAIL)(`a background process started by the own run does not live on to fix calc.py for the acceptance run${SKIP_NO_JAIL ? ' (SKIPPED: bwrap is not usable here)' : ''}`, { timeout: TIMEOUT_MS }, async () => {
       // The helper waits (20 s at most) for the acceptance run's ini to appear in the workspace,
       // then keeps writing the right calc.py there, ahead of pytest's import. In the jail it dies
       // with the command (and would only see the old tree's mount anyway). Without the jail only
